@@ -1,0 +1,25 @@
+# Two commands for a new user: `make demo` and `make test`. Both set up what is missing first
+# (tools/setup_env.py makes .venv/ and installs the stack; seconds when it is ready).
+PYTHON ?= python3
+VENV   ?= .venv
+VPY    := $(VENV)/bin/python
+
+.PHONY: setup demo test bench complexity clean-demo
+
+setup:
+	@$(PYTHON) tools/setup_env.py --venv $(VENV)
+
+demo: setup
+	@$(VPY) tools/demo.py
+
+test: setup
+	@$(VPY) -m pytest -q tests
+
+bench: setup
+	@$(VPY) bench/bench_c3.py
+
+complexity: setup
+	@$(VPY) tools/complexity.py
+
+clean-demo:
+	rm -rf output/demo datasets/c3_demo

@@ -1,0 +1,126 @@
+"""Spatial windows for the C3 block: how a B×C×H×W map becomes N×C×A channel vectors and back.
+
+Three modes (c3-spec §1.1):
+
+* ``resize`` – nearest-resize the map to the window, and the block's update back to H×W.
+* ``tile``   – cut the map into h_w×w_w windows that cover it (evenly spread, overlapping when
+  H, W are not multiples of the window), process all windows as one batch and average the
+  updates by per-pixel coverage. A map smaller than the window in a dimension is first
+  nearest-resized up to the window in that dimension.
+* ``native`` – the window is the map itself; the input size must equal the window.
+
+Everything here is batched tensor indexing; no Python loop touches data.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Tuple
+
+import torch
+
+MODES = ("resize", "tile", "native")
+
+
+def tile_starts(length: int, window: int) -> list[int]:
+    """Start offsets of the fewest windows of size ``window`` that cover ``length`` positions.
+
+    The windows are spread evenly, so they overlap when ``length`` is not a multiple of
+    ``window``; ``length >= window`` is required.
+    """
+    if length < window:
+        raise ValueError(f"tile_starts: length {length} is smaller than window {window}")
+    count = math.ceil(length / window)
+    if count == 1:
+        return [0]
+    return [round(i * (length - window) / (count - 1)) for i in range(count)]
+
+
+def tile_index(height: int, width: int, window: Tuple[int, int],
+               device: torch.device) -> torch.Tensor:
+    """Flat pixel indices of every tile: a (tiles, h_w·w_w) long tensor over a H×W map."""
+    wh, ww = window
+    rows = torch.tensor(tile_starts(height, wh), device=device)[:, None] + torch.arange(wh, device=device)
+    cols = torch.tensor(tile_starts(width, ww), device=device)[:, None] + torch.arange(ww, device=device)
+    # (nh, nw, wh, ww) flat indices, ordered tile by tile.
+    flat = rows[:, None, :, None] * width + cols[None, :, None, :]
+    return flat.reshape(-1, wh * ww)
+
+
+def nearest_index(size_in: int, size_out: int, device: torch.device) -> torch.Tensor:
+    """Source index of each output position of a nearest resize, exactly as F.interpolate's
+    ``mode="nearest"`` computes it: floor(i · in/out) in float32, clamped."""
+    scale = torch.tensor(size_in, dtype=torch.float32) / size_out
+    index = (torch.arange(size_out, dtype=torch.float32) * scale).floor().long()
+    return index.clamp_(max=size_in - 1).to(device)
+
+
+AddBack = Callable[[torch.Tensor], torch.Tensor]
+
+
+def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[torch.Tensor, AddBack]:
+    """Turn ``x`` (B×C×H×W) into channel vectors (N×C×A) and return the way back.
+
+    ``add_back(update)`` takes the block's N×C×A update and returns x + update at full size
+    (nearest-resized, or tiles averaged by coverage). Nearest resizing is done by indexing (and
+    by strided views and broadcasting for integer factors): the same values as F.interpolate,
+    several times faster on CPU.
+    """
+    # Plain ints: under tracing/export sizes can be tensors; windows are fixed per input size.
+    b, c, h, w = (int(v) for v in x.shape)
+    wh, ww = window
+    area = wh * ww
+
+    def cast(u: torch.Tensor) -> torch.Tensor:
+        return u.to(x.dtype)
+
+    if mode == "native" or (mode == "resize" and (h, w) == (wh, ww)):
+        if (h, w) != (wh, ww):
+            raise ValueError(f"C3Block(mode='native') expects {wh}x{ww} inputs, got {h}x{w}; "
+                             "use mode='resize' or mode='tile' for other sizes")
+        return x.reshape(b, c, area), lambda u: x + cast(u).reshape(b, c, h, w)
+
+    if mode == "resize":
+        if h % wh == 0 and w % ww == 0:
+            fh, fw = h // wh, w // ww
+            small = x[:, :, ::fh, ::fw]
+
+            def add_back(u: torch.Tensor) -> torch.Tensor:
+                blocks = x.reshape(b, c, wh, fh, ww, fw) + cast(u).reshape(b, c, wh, 1, ww, 1)
+                return blocks.reshape(b, c, h, w)
+        else:
+            rows_in, cols_in = nearest_index(h, wh, x.device), nearest_index(w, ww, x.device)
+            rows_out, cols_out = nearest_index(wh, h, x.device), nearest_index(ww, w, x.device)
+            small = x[:, :, rows_in[:, None], cols_in]
+
+            def add_back(u: torch.Tensor) -> torch.Tensor:
+                return x + cast(u).reshape(b, c, wh, ww)[:, :, rows_out[:, None], cols_out]
+
+        return small.reshape(b, c, area), add_back
+
+    if mode == "tile":
+        # A map smaller than the window is first brought up to it (nearest), per dimension.
+        ph, pw = max(h, wh), max(w, ww)
+        padded = x
+        if (ph, pw) != (h, w):
+            up_r, up_c = nearest_index(h, ph, x.device), nearest_index(w, pw, x.device)
+            padded = x[:, :, up_r[:, None], up_c]
+        index = tile_index(ph, pw, window, x.device)  # (T, A)
+        tiles = index.shape[0]
+        flat = padded.reshape(b, c, ph * pw).index_select(2, index.reshape(-1))
+        vectors = flat.reshape(b, c, tiles, area).transpose(1, 2).reshape(b * tiles, c, area)
+        coverage = torch.bincount(index.reshape(-1), minlength=ph * pw)
+
+        def add_back(u: torch.Tensor) -> torch.Tensor:
+            u = cast(u).reshape(b, tiles, c, area).transpose(1, 2).reshape(b, c, tiles * area)
+            # scatter_add (not index_add): it exports to ONNX with duplicate indices.
+            summed = u.new_zeros(b, c, ph * pw).scatter_add(
+                2, index.reshape(1, 1, -1).expand(b, c, -1), u)
+            update = (summed / coverage.to(u.dtype)).reshape(b, c, ph, pw)
+            if (ph, pw) != (h, w):
+                down_r, down_c = nearest_index(ph, h, x.device), nearest_index(pw, w, x.device)
+                update = update[:, :, down_r[:, None], down_c]
+            return x + update
+
+        return vectors, add_back
+
+    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")

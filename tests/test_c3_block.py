@@ -1,0 +1,226 @@
+"""C3Block: shapes, semantics, the paper's variants, precision and bad arguments."""
+import itertools
+
+import pytest
+import torch
+
+from c3_dense import C3Block
+from c3_dense.core import channel_affinity, reference_forward, tile_starts
+
+MODES_SIZES = [
+    ("resize", 7, (2, 5, 1, 1)),
+    ("resize", 8, (1, 3, 3, 500)),
+    ("resize", (4, 6), (3, 9, 13, 17)),
+    ("resize", 32, (1, 4, 5, 7)),          # window larger than the map
+    ("tile", 4, (2, 6, 13, 17)),           # overlapping tiles
+    ("tile", (3, 5), (1, 3, 3, 500)),
+    ("tile", 8, (2, 4, 1, 1)),             # window larger than the map
+    ("tile", 5, (1, 2, 10, 15)),           # exact multiples
+    ("native", (6, 5), (2, 9, 6, 5)),
+]
+
+
+@pytest.mark.parametrize("mode,window,shape", MODES_SIZES)
+@pytest.mark.parametrize("variant", ["full", "enc_dec", "message"])
+def test_matches_loop_reference(mode, window, shape, variant):
+    block = C3Block(window, mode=mode, variant=variant, reduction=4, group_size=4).eval()
+    x = torch.randn(*shape)
+    out = block(x)
+    assert out.shape == x.shape
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, reference_forward(block, x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("include_self,norm,final_relu",
+                         list(itertools.product([False, True], ["none", "bn"], [False, True])))
+def test_options_match_reference(include_self, norm, final_relu):
+    block = C3Block(6, include_self=include_self, norm=norm, final_relu=final_relu,
+                    group_size=3)
+    if norm == "bn":  # non-trivial running statistics
+        block.train()
+        block(torch.randn(4, 7, 12, 12))
+    block.eval()
+    x = torch.randn(2, 7, 11, 9)
+    torch.testing.assert_close(block(x), reference_forward(block, x), rtol=1e-4, atol=1e-4)
+    if final_relu:
+        assert (block(x) >= 0).all()
+
+
+def test_tile_starts_cover_and_overlap():
+    assert tile_starts(16, 8) == [0, 8]
+    assert tile_starts(8, 8) == [0]
+    starts = tile_starts(13, 4)
+    assert len(starts) == 4 and starts[0] == 0 and starts[-1] == 9
+    covered = set()
+    for s in starts:
+        covered.update(range(s, s + 4))
+    assert covered == set(range(13))
+
+
+def test_tile_averages_overlaps_by_coverage():
+    # With the update forced to a constant, averaging by coverage gives that constant back
+    # everywhere; a wrong divisor (the older code's bug) would not.
+    block = C3Block(4, mode="tile", variant="enc_dec", reduction=2)
+    torch.nn.init.zeros_(block.dec_fc2.weight)
+    torch.nn.init.constant_(block.dec_fc2.bias, 3.0)
+    x = torch.randn(1, 2, 13, 7)
+    torch.testing.assert_close(block(x) - x, torch.full_like(x, 3.0))
+
+
+def test_channels_last_input():
+    block = C3Block(5, mode="tile").eval()
+    x = torch.randn(2, 6, 12, 9)
+    torch.testing.assert_close(block(x.to(memory_format=torch.channels_last)), block(x))
+
+
+def test_every_parameter_gets_a_gradient():
+    for variant, norm in [("full", "none"), ("full", "bn"), ("enc_dec", "bn"), ("message", "bn")]:
+        block = C3Block(6, variant=variant, norm=norm, reduction=2)
+        x = torch.randn(2, 5, 10, 10, requires_grad=True)
+        block(x).square().sum().backward()
+        assert x.grad is not None and torch.isfinite(x.grad).all()
+        for name, p in block.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, (variant, norm, name)
+
+
+@pytest.mark.parametrize("norm", ["none", "bn"])
+@pytest.mark.parametrize("mode", ["resize", "tile"])
+def test_zero_init_is_identity(norm, mode):
+    block = C3Block(6, mode=mode, norm=norm, zero_init=True)
+    x = torch.randn(2, 8, 13, 11)
+    assert torch.equal(block(x), x)
+    block.eval()
+    assert torch.equal(block(x), x)
+    # ... and it still learns: the zeroed layer gets a gradient.
+    block.train()
+    block(x).sum().backward()
+    last = block.norm if norm == "bn" else block.dec_fc2
+    assert last.weight.grad.abs().sum() > 0
+
+
+def test_default_init_is_not_identity():
+    block = C3Block(6)
+    x = torch.randn(1, 4, 6, 6)
+    assert not torch.allclose(block(x), x)
+
+
+def test_include_self_semantics_on_hand_made_example():
+    # Channel summaries 0, 0, 10: with include_self=False channel 0 hears only channel 1
+    # (weight 1 vs e^-100 for channel 2); with include_self=True it splits between 0 and 1.
+    v = torch.tensor([[0.0, 0.0, 10.0]])
+    paper = channel_affinity(v, group_size=512, include_self=False)[0, 0]
+    authors = channel_affinity(v, group_size=512, include_self=True)[0, 0]
+    assert torch.allclose(paper.diagonal(), torch.zeros(3))
+    torch.testing.assert_close(paper[0], torch.tensor([0.0, 1.0, 0.0]))
+    torch.testing.assert_close(authors[0], torch.tensor([0.5, 0.5, 0.0]))
+    # Channel 2 is far from both: excluded from itself it still must split 50/50 over 0 and 1.
+    torch.testing.assert_close(paper[2], torch.tensor([0.5, 0.5, 0.0]))
+    torch.testing.assert_close(authors[2], torch.tensor([0.0, 0.0, 1.0]))
+    # Softmax of s_ij = -(v_i - v_j)^2, no temperature.
+    v = torch.tensor([[0.0, 1.0, 2.0]])
+    a = channel_affinity(v, 512, include_self=True)[0, 0]
+    expected = torch.softmax(torch.tensor([0.0, -1.0, -4.0]), 0)
+    torch.testing.assert_close(a[0], expected)
+
+
+def test_message_variant_mixes_raw_maps():
+    # variant='message' with include_self=False: channel 0's update is channel 1's map.
+    block = C3Block((2, 2), mode="native", variant="message")
+    x = torch.stack([torch.zeros(2, 2), torch.ones(2, 2) * 0.1, torch.ones(2, 2) * 50])[None]
+    out = block(x)
+    torch.testing.assert_close(out[0, 0], x[0, 0] + x[0, 1], rtol=1e-5, atol=1e-5)
+
+
+def test_enc_dec_variant_has_no_cross_talk():
+    block = C3Block(4, variant="enc_dec").eval()
+    x = torch.randn(1, 6, 8, 8)
+    y = x.clone()
+    y[:, 3] += 5.0
+    changed = (block(y) - block(x)).abs().amax(dim=(0, 2, 3))
+    assert changed[3] > 0
+    assert torch.all(changed[[0, 1, 2, 4, 5]] == 0)
+    full = C3Block(4, variant="full").eval()
+    changed = (full(y) - full(x)).abs().amax(dim=(0, 2, 3))
+    assert torch.all(changed > 0)
+
+
+def test_groups_keep_messages_inside():
+    block = C3Block(8, group_size=3, reduction=2).eval()
+    # Small inputs keep the softmax soft, so every sender in a group is heard.
+    x = torch.randn(1, 8, 8, 8) * 0.05  # groups {0,1,2} {3,4,5} {6,7}
+    for poke, group in [(0, {0, 1, 2}), (4, {3, 4, 5}), (7, {6, 7})]:
+        y = x.clone()
+        y[:, poke] = y[:, poke] * 3 + 0.1
+        changed = (block(y) - block(x)).abs().amax(dim=(0, 2, 3)) > 0
+        assert set(torch.nonzero(changed).flatten().tolist()) == group
+
+
+def test_single_channel_group_gets_zero_message_not_nan():
+    block = C3Block(4, group_size=1, include_self=False)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    out = block(x)
+    assert torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in block.parameters())
+    # Zero message: the update equals the decoder applied to a zero vector.
+    with torch.no_grad():
+        zero_update = block.dec_fc2(torch.relu(block.dec_fc1.bias))
+        one = C3Block(4, group_size=1).eval()
+        one.load_state_dict(block.state_dict())
+        v = torch.randn(1, 1, 4, 4)
+        torch.testing.assert_close(one(v) - v, zero_update.reshape(1, 1, 4, 4).expand_as(v))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_cpu_autocast_has_no_nan(dtype):
+    block = C3Block(8, norm="bn", group_size=4)
+    x = torch.randn(2, 10, 20, 20) * 50  # large values: squared differences overflow fp16
+    with torch.autocast("cpu", dtype=dtype):
+        out = block(x)
+    assert torch.isfinite(out).all()
+    out.float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in block.parameters())
+    with torch.no_grad():
+        ref = block(x)
+    assert (out.float() - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    block = C3Block(8, mode="tile", norm="bn").eval()
+    x = torch.randn(2, 12, 20, 30)
+    torch.testing.assert_close(block.cuda()(x.cuda()).cpu(), block.cpu()(x), rtol=1e-3, atol=1e-3)
+    with torch.autocast("cuda", dtype=torch.float16):
+        assert torch.isfinite(block.cuda()(x.cuda() * 100)).all()
+
+
+def test_param_count_independent_of_channels():
+    block = C3Block(16, norm="bn")
+    a, h = 256, 32
+    assert sum(p.numel() for p in block.parameters()) == 2 * (a * h + h + h * a + a) + 2 * a
+    block(torch.randn(1, 3, 20, 20))
+    block(torch.randn(1, 700, 20, 20))
+
+
+BAD_ARGS = [
+    (dict(window=0), "window"), (dict(window=(3,)), "window"), (dict(window=2.5), "window"),
+    (dict(window=True), "window"), (dict(mode="crop"), "mode"), (dict(reduction=0), "reduction"),
+    (dict(reduction=1.5), "reduction"), (dict(group_size=0), "group_size"),
+    (dict(include_self="yes"), "include_self"), (dict(norm="ln"), "norm"),
+    (dict(final_relu=1), "final_relu"), (dict(variant="both"), "variant"),
+    (dict(zero_init=None), "zero_init"), (dict(variant="message", zero_init=True), "zero_init"),
+]
+
+
+@pytest.mark.parametrize("kwargs,name", BAD_ARGS)
+def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
+    kwargs = {"window": 4, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        C3Block(kwargs.pop("window"), **kwargs)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="native"):
+        C3Block((4, 4), mode="native")(torch.randn(1, 2, 5, 4))
+    with pytest.raises(ValueError, match="B×C×H×W"):
+        C3Block(4)(torch.randn(2, 4, 4))
