@@ -1,0 +1,86 @@
+"""``add_c3_config(cfg)``: the MODEL.C3 and MODEL.SE keys of the C3/SE backbones."""
+from __future__ import annotations
+
+from detectron2.config import CfgNode as CN
+
+STAGE_NAMES = ("res2", "res3", "res4", "res5")
+
+
+def add_c3_config(cfg: CN) -> CN:
+    """Add MODEL.C3.* and MODEL.SE.* (defaults: the ImageNet placement of c3-spec §2)."""
+    cfg.MODEL.C3 = CN()
+    # C3 runs in front of these stages; in C4 models res5 is the ROI head's (C3Res5ROIHeads),
+    # where C3 sees each pooled 14×14 ROI feature map, as ImageNet's layer4 input.
+    cfg.MODEL.C3.STAGES = ["res3", "res4", "res5"]
+    cfg.MODEL.C3.WINDOWS = [28, 14, 7]  # one per stage: int (square) or [h, w]
+    cfg.MODEL.C3.REDUCTION = 8
+    cfg.MODEL.C3.GROUP_SIZE = 512
+    cfg.MODEL.C3.SPATIAL_MODE = "resize"  # resize | tile | native
+    cfg.MODEL.C3.INCLUDE_SELF = False  # False: the paper (j != i); True: the authors' code
+    cfg.MODEL.C3.NORM = "none"  # none | bn (BatchNorm1d over the window's positions)
+    cfg.MODEL.C3.FINAL_RELU = False
+    cfg.MODEL.C3.VARIANT = "full"  # full | enc_dec | message
+    # Identity at init, so ImageNet weights start the detector exactly as without C3.
+    cfg.MODEL.C3.ZERO_INIT = True
+
+    cfg.MODEL.SE = CN()
+    cfg.MODEL.SE.STAGES = ["res2", "res3", "res4", "res5"]  # SE in every block of these
+    cfg.MODEL.SE.REDUCTION = 16
+    return cfg
+
+
+def _stages(cfg_stages, key: str):
+    stages = list(cfg_stages)
+    bad = [s for s in stages if s not in STAGE_NAMES]
+    if bad:
+        raise ValueError(f"{key} has {bad}; stages must be among {list(STAGE_NAMES)}")
+    if len(set(stages)) != len(stages):
+        raise ValueError(f"{key} lists a stage twice: {stages}")
+    return stages
+
+
+def c3_block_kwargs(cfg: CN) -> dict:
+    """{stage: C3Block keyword arguments} from MODEL.C3, checked (ValueError naming the key)."""
+    from c3_dense import C3Block
+
+    c3 = cfg.MODEL.C3
+    stages = _stages(c3.STAGES, "MODEL.C3.STAGES")
+    windows = list(c3.WINDOWS)
+    if len(windows) != len(stages):
+        raise ValueError(f"MODEL.C3.WINDOWS has {len(windows)} entries for {len(stages)} "
+                         f"MODEL.C3.STAGES {stages}; give one window per stage")
+    common = dict(mode=c3.SPATIAL_MODE, reduction=c3.REDUCTION, group_size=c3.GROUP_SIZE,
+                  include_self=c3.INCLUDE_SELF, norm=c3.NORM, final_relu=c3.FINAL_RELU,
+                  variant=c3.VARIANT, zero_init=c3.ZERO_INIT)
+    keys = dict(mode="SPATIAL_MODE", reduction="REDUCTION", group_size="GROUP_SIZE",
+                include_self="INCLUDE_SELF", norm="NORM", final_relu="FINAL_RELU",
+                variant="VARIANT", zero_init="ZERO_INIT", window="WINDOWS")
+    out = {}
+    for stage, window in zip(stages, windows):
+        window = tuple(window) if isinstance(window, (list, tuple)) else window
+        try:
+            C3Block(window, **common)
+        except ValueError as exc:
+            arg = str(exc).split()[0]
+            raise ValueError(f"MODEL.C3.{keys.get(arg, arg.upper())}: {exc}") from None
+        out[stage] = dict(window=window, **common)
+    return out
+
+
+def se_stages(cfg: CN):
+    return _stages(cfg.MODEL.SE.STAGES, "MODEL.SE.STAGES")
+
+
+def check_c3_se_config(cfg: CN) -> None:
+    """Check MODEL.C3 / MODEL.SE for the backbone and ROI head the config names (ValueError)."""
+    backbone, head = cfg.MODEL.BACKBONE.NAME, cfg.MODEL.ROI_HEADS.NAME
+    c4 = "res5" not in cfg.MODEL.RESNETS.OUT_FEATURES and "fpn" not in backbone
+    for kind, stages_of, roi_head in (("c3", lambda: list(c3_block_kwargs(cfg)), "C3Res5ROIHeads"),
+                                      ("se", lambda: se_stages(cfg), "SERes5ROIHeads")):
+        if f"build_{kind}_" not in backbone and head != roi_head:
+            continue
+        stages = stages_of()
+        key = f"MODEL.{kind.upper()}.STAGES"
+        if c4 and f"build_{kind}_" in backbone and "res5" in stages and head != roi_head:
+            raise ValueError(f"{key} has res5, which a C4 model runs in its ROI head: set "
+                             f"MODEL.ROI_HEADS.NAME {roi_head} (or remove res5 from {key})")

@@ -1,0 +1,97 @@
+"""Data sets for the detectron2 side: the demo data registered like any VOC/COCO data set, and
+checks that turn missing or broken data into one clear error before training starts."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+from xml.etree import ElementTree as ET
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.datasets import register_coco_instances
+from detectron2.data.datasets.pascal_voc import register_pascal_voc
+
+from c3_dense.data import DEMO_CLASSES, demo_root
+from c3_dense.errors import UserInputError
+
+DEMO_DATASETS = ("c3demo_voc_train", "c3demo_voc_test", "c3demo_coco_train", "c3demo_coco_test")
+DEMO_HINT = "make it with `python tools/make_demo_data.py` (or `make demo`)"
+_JSON_PARSE_LIMIT = 64 << 20  # parse smaller COCO files fully up front; larger: check the start
+
+
+def register_demo_datasets(base: Optional[str] = None) -> str:
+    """(Re-)register the demo data under ``<base or $DETECTRON2_DATASETS>/c3_demo``:
+    ``c3demo_voc_{train,test}`` (Pascal VOC layout, year 2007 → 11-point AP) and
+    ``c3demo_coco_{train,test}`` (COCO JSON). Returns the root."""
+    root = demo_root(base)
+    for name in DEMO_DATASETS:
+        if name in DatasetCatalog.list():
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
+    for split in ("train", "test"):
+        register_pascal_voc(f"c3demo_voc_{split}", os.path.join(root, "VOC"), split, 2007,
+                            class_names=DEMO_CLASSES)
+        MetadataCatalog.get(f"c3demo_voc_{split}").evaluator_type = "pascal_voc"
+        register_coco_instances(f"c3demo_coco_{split}", {},
+                                os.path.join(root, "annotations", f"instances_{split}.json"),
+                                os.path.join(root, "VOC", "JPEGImages"))
+    return root
+
+
+def _missing(name: str, path: str) -> UserInputError:
+    if name.startswith("c3demo_"):
+        hint = DEMO_HINT
+    else:
+        hint = ("put the data set there in detectron2's layout, or set DETECTRON2_DATASETS to "
+                "the folder that holds it")
+    return UserInputError(f"data set {name!r}: {path} does not exist; {hint}")
+
+
+def check_dataset(name: str) -> None:
+    """Raise UserInputError if data set ``name`` is unregistered, missing or unreadable."""
+    if name not in DatasetCatalog.list():
+        raise UserInputError(f"data set {name!r} is not registered; use one of detectron2's "
+                             f"built-in names, {', '.join(DEMO_DATASETS)}, or register yours")
+    meta = MetadataCatalog.get(name)
+    if hasattr(meta, "dirname") and hasattr(meta, "split"):  # Pascal VOC layout
+        split_file = os.path.join(meta.dirname, "ImageSets", "Main", f"{meta.split}.txt")
+        for path in (meta.dirname, split_file):
+            if not os.path.exists(path):
+                raise _missing(name, path)
+        with open(split_file) as f:
+            ids = f.read().split()
+        if not ids:
+            raise UserInputError(f"data set {name!r}: {split_file} lists no images; "
+                                 "write one image id per line")
+        for image_id in ids:
+            xml = os.path.join(meta.dirname, "Annotations", f"{image_id}.xml")
+            if not os.path.exists(xml):
+                raise _missing(name, xml)
+            try:
+                ET.parse(xml)
+            except ET.ParseError as exc:
+                raise UserInputError(f"data set {name!r}: annotation {xml} is corrupt ({exc}); "
+                                     "restore or regenerate it") from None
+    elif hasattr(meta, "json_file"):  # COCO JSON
+        for path in (meta.json_file, getattr(meta, "image_root", meta.json_file)):
+            if not os.path.exists(path):
+                raise _missing(name, path)
+        size = os.path.getsize(meta.json_file)
+        if size == 0:
+            raise UserInputError(f"data set {name!r}: annotation file {meta.json_file} is empty; "
+                                 "restore or regenerate it")
+        try:
+            if size <= _JSON_PARSE_LIMIT:
+                with open(meta.json_file) as f:
+                    content = json.load(f)
+                missing = [k for k in ("images", "annotations", "categories") if k not in content]
+                if missing:
+                    raise UserInputError(f"data set {name!r}: {meta.json_file} lacks {missing}; "
+                                         "it is not a COCO instances file")
+            else:
+                with open(meta.json_file, "rb") as f:
+                    if f.read(64).lstrip()[:1] != b"{":
+                        raise json.JSONDecodeError("not a JSON object", "", 0)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserInputError(f"data set {name!r}: annotation file {meta.json_file} is not "
+                                 f"valid JSON ({exc}); restore or regenerate it") from None

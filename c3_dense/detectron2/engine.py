@@ -1,0 +1,238 @@
+"""Library side of tools/train_det.py and tools/eval.py det: config set-up, the trainer, the
+checkpointer that refuses weights of another architecture, evaluation and metrics files."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import weakref
+from collections import OrderedDict
+from typing import Dict, Iterable, Optional
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import CfgNode, get_cfg
+from detectron2.data import MetadataCatalog
+from detectron2.engine import DefaultTrainer
+from detectron2.engine import defaults as d2_defaults
+from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
+from detectron2.utils import comm
+
+from c3_dense.errors import UserInputError
+
+from .config import add_c3_config, check_c3_se_config
+from .data import check_dataset
+
+logger = logging.getLogger("c3_dense")
+
+# Keys of the blocks this package adds; everything else in stem/res2-5 is the plain ResNet.
+_NEW_BLOCK_KEY = re.compile(r"(^|\.)(c3|se)\.")
+_TRUNK_KEY = re.compile(r"(^|\.)(stem|res[2-5])\.")
+
+
+def setup_cfg(config_file: str, opts: Iterable[str] = (), freeze: bool = True) -> CfgNode:
+    """detectron2 config with MODEL.C3/MODEL.SE, merged from ``config_file`` and ``opts``;
+    unknown keys and bad C3 settings become UserInputError."""
+    cfg = get_cfg()
+    add_c3_config(cfg)
+    if not os.path.isfile(config_file):
+        raise UserInputError(f"config file {config_file} not found; pass an existing YAML "
+                             "(see configs/detectron2/)")
+    try:
+        cfg.merge_from_file(config_file)
+        cfg.merge_from_list(list(opts))
+    except (KeyError, AssertionError) as exc:
+        # yacs: KeyError from files, AssertionError from overrides (also for odd counts/types).
+        message = str(exc).strip("'\"")
+        match = re.search(r"Non-existent (?:config )?key: (\S+)", message)
+        if not match:
+            raise UserInputError(f"bad config value or override: {message}") from None
+        raise UserInputError(f"unknown config key {match.group(1)} in {config_file} or the "
+                             f"overrides; check its spelling{_known_keys(cfg, match.group(1))}"
+                             ) from None
+    try:
+        check_c3_se_config(cfg)
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+    if freeze:
+        cfg.freeze()
+    return cfg
+
+
+def _known_keys(cfg: CfgNode, key: str) -> str:
+    section, node = key.rsplit(".", 1)[0], cfg
+    try:
+        for part in section.split("."):
+            node = node[part]
+        return f" ({section} has: {', '.join(sorted(node.keys()))})"
+    except (KeyError, TypeError, AttributeError):
+        return ""
+
+
+def check_datasets(cfg: CfgNode, train: bool = True) -> None:
+    for name in (list(cfg.DATASETS.TRAIN) if train else []) + list(cfg.DATASETS.TEST):
+        check_dataset(name)
+
+
+class C3Checkpointer(DetectionCheckpointer):
+    """DetectionCheckpointer that accepts a plain ResNet's weights for a C3/SE model (the new
+    blocks' keys are the only ones missing, logged once by detectron2) but refuses weights
+    of another architecture instead of silently skipping what does not fit."""
+
+    def _load_model(self, checkpoint):
+        incompatible = super()._load_model(checkpoint)
+        if incompatible is None:
+            return incompatible
+        source = getattr(self, "_c3_source", "the checkpoint")
+        shapes = [k for k, *_ in incompatible.incorrect_shapes if not _NEW_BLOCK_KEY.search(k)]
+        if shapes:
+            raise UserInputError(
+                f"weights {source} do not fit this model: {len(shapes)} tensors have other "
+                f"shapes (e.g. {shapes[0]}); use weights of the same architecture "
+                "(MODEL.RESNETS.DEPTH, C4/FPN, number of classes for a full detector)")
+        model_keys = [k for k in self.model.state_dict() if _TRUNK_KEY.search(k)
+                      and not _NEW_BLOCK_KEY.search(k)]
+        missing = [k for k in incompatible.missing_keys if _TRUNK_KEY.search(k)
+                   and not _NEW_BLOCK_KEY.search(k)]
+        if model_keys and missing:
+            what = ("none of this model's ResNet parameters" if len(missing) == len(model_keys)
+                    else f"{len(missing)} of this model's {len(model_keys)} ResNet parameters "
+                         f"are missing (e.g. {missing[0]})")
+            raise UserInputError(f"weights {source} do not fit this model: {what}; use weights "
+                                 "of the same ResNet depth")
+        return incompatible
+
+    def load(self, path, *args, **kwargs):
+        self._c3_source = path
+        if path and not os.path.exists(path) and "://" not in path:
+            raise UserInputError(f"weights file {path} not found; set MODEL.WEIGHTS to a local "
+                                 "checkpoint (.pth/.pkl) or to \"\" to start from scratch")
+        return super().load(path, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _cpu_ddp():
+    """detectron2 gives DDP device_ids=[local rank], which DDP refuses for CPU modules; on a
+    machine without CUDA let DDP run on CPU processes (gloo) instead."""
+    original = d2_defaults.create_ddp_model
+    d2_defaults.create_ddp_model = lambda model, **kw: original(model, **{"device_ids": None, **kw})
+    try:
+        yield
+    finally:
+        d2_defaults.create_ddp_model = original
+
+
+def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: Optional[str] = None):
+    """The evaluator that the data set's ``evaluator_type`` names (VOC: 11-point AP for 2007;
+    COCO: pycocotools' COCOeval)."""
+    meta = MetadataCatalog.get(dataset_name)
+    kind = getattr(meta, "evaluator_type", None)
+    if kind is None and hasattr(meta, "year") and hasattr(meta, "dirname"):
+        kind = "pascal_voc"  # registered with register_pascal_voc, which sets no type
+    if kind == "pascal_voc":
+        return PascalVOCDetectionEvaluator(dataset_name)
+    if kind == "coco":
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        # use_fast_impl=False: the official pycocotools path (the fast one needs compiled ops).
+        return COCOEvaluator(dataset_name, output_dir=output_folder, use_fast_impl=False)
+    raise UserInputError(f"data set {dataset_name!r} has evaluator_type {kind!r}; "
+                         "only 'pascal_voc' and 'coco' detection are supported")
+
+
+class Trainer(DefaultTrainer):
+    """DefaultTrainer with the evaluator by data set type, CPU DDP and the checking
+    checkpointer."""
+
+    def __init__(self, cfg: CfgNode):
+        cpu_ddp = comm.get_world_size() > 1 and not torch.cuda.is_available()
+        with _cpu_ddp() if cpu_ddp else contextlib.nullcontext():
+            super().__init__(cfg)
+        # Same checkpointables as DefaultTrainer's own checkpointer (which saves them).
+        self.checkpointer = C3Checkpointer(self.model, cfg.OUTPUT_DIR,
+                                           trainer=weakref.proxy(self))
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_evaluator(cfg, dataset_name, output_folder)
+
+
+def load_model(cfg: CfgNode, weights: Optional[str] = None):
+    """Build the model of ``cfg`` and load ``weights`` (default MODEL.WEIGHTS), checked."""
+    model = Trainer.build_model(cfg)
+    C3Checkpointer(model, save_dir=cfg.OUTPUT_DIR).load(weights or cfg.MODEL.WEIGHTS)
+    return model
+
+
+def per_dataset(cfg: CfgNode, results: Optional[Dict]) -> Dict:
+    """detectron2 drops the data set level when there is one test set; put it back."""
+    if results and "bbox" in results:
+        return OrderedDict({cfg.DATASETS.TEST[0]: results})
+    return results or OrderedDict()
+
+
+def summarize(results: Dict) -> Dict[str, Dict[str, float]]:
+    """{dataset: {AP, AP50, AP75[, APs, APm, APl]}} from per-data-set results."""
+    keep = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+    return {name: {k: float(v) for k, v in res.get("bbox", {}).items() if k in keep}
+            for name, res in (results or {}).items()}
+
+
+def write_metrics(output_dir: str, results: Dict, filename: str) -> str:
+    """Write results as JSON (main process only) and return the path."""
+    path = os.path.join(output_dir, filename)
+    if comm.is_main_process():
+        os.makedirs(output_dir, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump({"summary": summarize(results), "results": results}, f, indent=2,
+                      default=float)
+    return path
+
+
+def evaluate(cfg: CfgNode, model) -> OrderedDict:
+    """Evaluate ``model`` on every data set of DATASETS.TEST."""
+    check_datasets(cfg, train=False)
+    return per_dataset(cfg, Trainer.test(cfg, model))
+
+
+def rescore_predictions(cfg: CfgNode, predictions: str, dataset_name: Optional[str] = None):
+    """COCO AP of a COCO-format results file against the config's (first) test set."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    from detectron2.data.datasets.coco import convert_to_coco_json
+
+    name = dataset_name or cfg.DATASETS.TEST[0]
+    check_dataset(name)
+    try:
+        with open(predictions) as f:
+            detections = json.load(f)
+    except FileNotFoundError:
+        raise UserInputError(f"predictions file {predictions} not found") from None
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"predictions file {predictions} is not valid JSON ({exc})") from None
+    if not isinstance(detections, list) or not all(
+            isinstance(d, dict) and {"image_id", "category_id", "bbox", "score"} <= set(d)
+            for d in detections):
+        raise UserInputError(f"{predictions} is not a COCO results file: expected a list of "
+                             "{image_id, category_id, bbox, score}")
+    meta = MetadataCatalog.get(name)
+    gt_file = getattr(meta, "json_file", None)
+    if gt_file is None:  # e.g. VOC: detectron2's COCO view of it (contiguous category ids)
+        gt_file = os.path.join(cfg.OUTPUT_DIR, f"{name}_coco_format.json")
+        convert_to_coco_json(name, gt_file, allow_cached=True)
+    with contextlib.redirect_stdout(open(os.devnull, "w")):
+        coco_gt = COCO(gt_file)
+    # As detectron2's COCOEvaluator: NaN where COCOeval has nothing to score (no detections,
+    # or -1 for an empty area range).
+    if not detections:
+        stats = [float("nan")] * 6
+    else:
+        coco_dt = coco_gt.loadRes(detections)
+        coco_eval = COCOeval(coco_gt, coco_dt, "bbox")
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+        stats = [float(s) * 100 if s >= 0 else float("nan") for s in coco_eval.stats[:6]]
+    return OrderedDict({name: {"bbox": dict(zip(("AP", "AP50", "AP75", "APs", "APm", "APl"),
+                                                stats))}})

@@ -1,0 +1,209 @@
+"""Detectron2 adapter: registry, shapes, identity at init, pretrained loading, configs, errors."""
+import glob
+import logging
+import os
+import pickle
+
+import pytest
+import torch
+
+pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
+
+from detectron2.layers import ShapeSpec  # noqa: E402
+from detectron2.modeling import (BACKBONE_REGISTRY, ROI_HEADS_REGISTRY, build_backbone,  # noqa: E402
+                                 build_model)
+
+import c3_dense.detectron2  # noqa: E402,F401
+from c3_dense import C3Block, SEBlock  # noqa: E402
+from c3_dense.detectron2.engine import C3Checkpointer, setup_cfg  # noqa: E402
+from c3_dense.errors import UserInputError  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "configs", "detectron2")
+DEMO = os.path.join(CONFIGS, "Demo", "faster_rcnn_R_18_FPN.yaml")
+
+
+def cfg_for(config=DEMO, *opts):
+    return setup_cfg(config, ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", "", *opts])
+
+
+def test_registry_round_trip():
+    for name in ("build_c3_resnet_backbone", "build_c3_resnet_fpn_backbone",
+                 "build_se_resnet_backbone", "build_se_resnet_fpn_backbone"):
+        assert BACKBONE_REGISTRY.get(name).__name__ == name
+    for name in ("C3Res5ROIHeads", "SERes5ROIHeads"):
+        assert ROI_HEADS_REGISTRY.get(name).__name__ == name
+    backbone = build_backbone(cfg_for(DEMO, "MODEL.BACKBONE.NAME", "build_c3_resnet_fpn_backbone"))
+    assert sum(isinstance(m, C3Block) for m in backbone.modules()) == 3
+
+
+def test_c4_and_fpn_shapes_and_strides():
+    cfg = cfg_for(DEMO, "MODEL.BACKBONE.NAME", "build_c3_resnet_backbone",
+                  "MODEL.RESNETS.OUT_FEATURES", "['res4']", "MODEL.C3.STAGES", "['res3','res4']",
+                  "MODEL.C3.WINDOWS", "[16,8]")
+    c4 = build_backbone(cfg)
+    out = c4(torch.randn(2, 3, 96, 128))
+    assert out["res4"].shape == (2, 256, 6, 8)
+    assert c4.output_shape()["res4"] == ShapeSpec(channels=256, stride=16)
+    fpn = build_backbone(cfg_for(DEMO, "MODEL.BACKBONE.NAME", "build_c3_resnet_fpn_backbone"))
+    out = fpn(torch.randn(1, 3, 128, 192))
+    for level, stride in zip(("p2", "p3", "p4", "p5", "p6"), (4, 8, 16, 32, 64)):
+        assert out[level].shape == (1, 128, 128 // stride, 192 // stride)
+        assert fpn.output_shape()[level].stride == stride
+    se = build_backbone(cfg_for(DEMO, "MODEL.BACKBONE.NAME", "build_se_resnet_fpn_backbone"))
+    assert sum(isinstance(m, SEBlock) for m in se.modules()) == 8
+    assert se(torch.randn(1, 3, 64, 64))["p2"].shape == (1, 128, 16, 16)
+
+
+@pytest.mark.parametrize("backbone", ["build_c3_resnet_fpn_backbone", "build_c3_resnet_backbone"])
+def test_zero_init_c3_backbone_equals_plain_with_its_weights(backbone):
+    c4 = backbone == "build_c3_resnet_backbone"
+    opts = ["MODEL.RESNETS.OUT_FEATURES", "['res4']", "MODEL.C3.STAGES", "['res3','res4']",
+            "MODEL.C3.WINDOWS", "[16,8]"] if c4 else []
+    plain_name = "build_resnet_backbone" if c4 else "build_resnet_fpn_backbone"
+    plain = build_backbone(cfg_for(DEMO, "MODEL.BACKBONE.NAME", plain_name, *opts)).eval()
+    c3 = build_backbone(cfg_for(DEMO, "MODEL.BACKBONE.NAME", backbone, *opts)).eval()
+    missing = c3.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(".c3." in k or k.startswith("c3.") for k in missing)
+    x = torch.randn(2, 3, 96, 128)
+    with torch.no_grad():
+        a, b = plain(x), c3(x)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def _r50_c4_cfg(kind, *opts):
+    config = os.path.join(CONFIGS, "PascalVOC07", f"faster_rcnn_R_50_C4{kind}.yaml")
+    return cfg_for(config, "MODEL.RESNETS.DEPTH", "50", "MODEL.RPN.POST_NMS_TOPK_TEST", "20", *opts)
+
+
+def test_c4_roi_head_runs_c3_on_pooled_rois_and_starts_as_identity():
+    plain = build_model(_r50_c4_cfg("")).eval()
+    c3 = build_model(_r50_c4_cfg("_c3")).eval()
+    res5 = c3.roi_heads.res5
+    assert isinstance(res5.c3, C3Block) and res5.c3.window == (7, 7)
+    seen = []
+    res5.c3.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape[1:])))
+    missing = c3.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(".c3." in k for k in missing)
+    images = [{"image": torch.randint(0, 255, (3, 160, 192), dtype=torch.uint8)}]
+    with torch.no_grad():
+        a, b = plain(images)[0]["instances"], c3(images)[0]["instances"]
+    assert seen == [(1024, 14, 14)]
+    assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor)
+    assert torch.equal(a.scores, b.scores)
+
+
+def test_new_blocks_train_whatever_freeze_at():
+    model = build_model(cfg_for(DEMO, "MODEL.BACKBONE.NAME", "build_c3_resnet_fpn_backbone",
+                                "MODEL.BACKBONE.FREEZE_AT", "5"))
+    trunk = model.backbone.bottom_up
+    assert not any(p.requires_grad for p in trunk.res4.parameters())
+    assert all(p.requires_grad for p in trunk.c3.parameters())
+    se = build_model(cfg_for(DEMO, "MODEL.BACKBONE.NAME", "build_se_resnet_fpn_backbone",
+                             "MODEL.BACKBONE.FREEZE_AT", "5"))
+    block = se.backbone.bottom_up.res4[0]
+    assert not block.conv1.weight.requires_grad
+    assert all(p.requires_grad for p in block.se.parameters())
+
+
+def _plain_trunk_as_pkl(model, path):
+    """A torchvision-converted-style ImageNet checkpoint (backbone keys only, numpy)."""
+    trunk = {k[len("backbone.bottom_up."):]: v.numpy() for k, v in model.state_dict().items()
+             if k.startswith("backbone.bottom_up.")}
+    with open(path, "wb") as f:
+        pickle.dump({"model": trunk, "__author__": "test", "matching_heuristics": True}, f)
+
+
+def test_pretrained_checkpoints_load_with_only_new_keys_missing(tmp_path, caplog):
+    plain = build_model(cfg_for(DEMO))
+    full = tmp_path / "plain_model.pth"
+    torch.save({"model": plain.state_dict()}, full)
+    trunk = tmp_path / "R-18.pkl"
+    _plain_trunk_as_pkl(plain, trunk)
+    for name in ("build_c3_resnet_fpn_backbone", "build_se_resnet_fpn_backbone"):
+        model = build_model(cfg_for(DEMO, "MODEL.BACKBONE.NAME", name))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            C3Checkpointer(model).load(str(full))
+        missing_logs = [r for r in caplog.records if "not found in the checkpoint" in r.getMessage()]
+        assert len(missing_logs) == 1
+        state = model.state_dict()
+        for key, value in plain.state_dict().items():
+            assert torch.equal(state[key], value), key
+        model2 = build_model(cfg_for(DEMO, "MODEL.BACKBONE.NAME", name))
+        C3Checkpointer(model2).load(str(trunk))
+        for key, value in plain.state_dict().items():
+            if key.startswith("backbone.bottom_up."):
+                assert torch.equal(model2.state_dict()[key], value), key
+
+
+def test_weights_from_another_architecture_are_refused(tmp_path):
+    r18 = build_model(cfg_for(DEMO))
+    _plain_trunk_as_pkl(r18, tmp_path / "R-18.pkl")
+    r34 = build_model(cfg_for(DEMO, "MODEL.RESNETS.DEPTH", "34",
+                              "MODEL.BACKBONE.NAME", "build_c3_resnet_fpn_backbone"))
+    with pytest.raises(UserInputError, match="do not fit"):
+        C3Checkpointer(r34).load(str(tmp_path / "R-18.pkl"))
+    wide = build_model(cfg_for(DEMO, "MODEL.FPN.OUT_CHANNELS", "64"))
+    torch.save({"model": r18.state_dict()}, tmp_path / "m.pth")
+    with pytest.raises(UserInputError, match="other shapes"):
+        C3Checkpointer(wide).load(str(tmp_path / "m.pth"))
+    with pytest.raises(UserInputError, match="not found"):
+        C3Checkpointer(wide).load(str(tmp_path / "nope.pkl"))
+
+
+ALL_CONFIGS = sorted(p for p in glob.glob(os.path.join(CONFIGS, "**", "*.yaml"), recursive=True)
+                     if not os.path.basename(p).startswith("Base-"))
+
+
+def test_config_tree_is_complete():
+    names = {os.path.relpath(p, CONFIGS) for p in ALL_CONFIGS}
+    for folder in ("PascalVOC07", "PascalVOC0712", "COCO-1x", "COCO-3x"):
+        for depth in (50, 101):
+            for arch in ("C4", "FPN"):
+                for suffix in ("", "_se", "_c3"):
+                    assert f"{folder}/faster_rcnn_R_{depth}_{arch}{suffix}.yaml" in names
+
+
+@pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda p: os.path.relpath(p, CONFIGS))
+def test_every_config_builds_its_model(config):
+    cfg = cfg_for(config)
+    model = build_model(cfg)
+    name = os.path.basename(config)
+    n_c3 = sum(isinstance(m, C3Block) for m in model.modules())
+    n_se = sum(isinstance(m, SEBlock) for m in model.modules())
+    assert n_c3 == (3 if "_c3" in name else 0)
+    assert (n_se > 0) == ("_se" in name)
+    if "_c3" in name and "C4" in name:
+        assert isinstance(model.roi_heads.res5.c3, C3Block)
+    expected = 4 if "Demo" in config else (20 if "VOC" in config else 80)
+    assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == expected
+
+
+@pytest.mark.parametrize("opts,match", [
+    (["MODEL.C3.WINDOW", "[7]"], "unknown config key MODEL.C3.WINDOW.*WINDOWS"),
+    (["MODEL.C3.STAGES", "['res6','res4','res5']"], "res6"),
+    (["MODEL.C3.WINDOWS", "[16, 8]"], "MODEL.C3.WINDOWS has 2 entries for 3"),
+    (["MODEL.C3.SPATIAL_MODE", "crop"], "MODEL.C3.SPATIAL_MODE"),
+    (["MODEL.SE.STAGES", "['res1']"], "MODEL.SE.STAGES"),
+])
+def test_bad_c3_config_is_one_clear_error(opts, match):
+    config = os.path.join(CONFIGS, "Demo", "faster_rcnn_R_18_FPN_c3.yaml")
+    if opts[0].startswith("MODEL.SE"):
+        config = os.path.join(CONFIGS, "Demo", "faster_rcnn_R_18_FPN_se.yaml")
+    with pytest.raises(UserInputError, match=match):
+        cfg_for(config, *opts)
+
+
+def test_c4_res5_needs_the_matching_roi_head():
+    with pytest.raises(UserInputError, match="MODEL.ROI_HEADS.NAME C3Res5ROIHeads"):
+        _r50_c4_cfg("_c3", "MODEL.ROI_HEADS.NAME", "Res5ROIHeads")
+    with pytest.raises(UserInputError, match="MODEL.ROI_HEADS.NAME SERes5ROIHeads"):
+        _r50_c4_cfg("_se", "MODEL.ROI_HEADS.NAME", "Res5ROIHeads")
+    # Building directly (without setup_cfg's check) refuses too.
+    cfg = _r50_c4_cfg("_c3")
+    cfg.defrost()
+    cfg.MODEL.ROI_HEADS.NAME = "Res5ROIHeads"
+    with pytest.raises(ValueError, match="C3Res5ROIHeads"):
+        build_model(cfg)

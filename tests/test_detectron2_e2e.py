@@ -1,0 +1,135 @@
+"""End to end through the command lines on a tiny generated data set: train, checkpoint,
+--resume, eval.py det (model and --predictions), VOC and COCO evaluators, DDP on 2 CPU
+processes, and the clear errors for bad data and configs."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
+
+from c3_dense.data import make_demo_dataset  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "configs", "detectron2", "Demo")
+FAST = ["SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "(100,)",
+        "SOLVER.CHECKPOINT_PERIOD", "2", "MODEL.RPN.POST_NMS_TOPK_TEST", "50"]
+
+
+@pytest.fixture(scope="module")
+def data_base(tmp_path_factory):
+    base = tmp_path_factory.mktemp("d2data")
+    make_demo_dataset(str(base / "c3_demo"), splits={"train": 6, "test": 4})
+    return base
+
+
+def run_tool(args, base, timeout=600):
+    env = dict(os.environ, DETECTRON2_DATASETS=str(base), PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def train(base, out, config="faster_rcnn_R_18_FPN_c3.yaml", extra=(), flags=()):
+    args = [os.path.join("tools", "train_det.py"), "--config-file", os.path.join(DEMO, config),
+            *flags, *FAST, "OUTPUT_DIR", str(out), *extra]
+    return run_tool(args, base)
+
+
+def test_train_resume_eval_and_rescore(data_base, tmp_path):
+    out = tmp_path / "run"
+    first = train(data_base, out, extra=["SOLVER.MAX_ITER", "2"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (out / "model_final.pth").exists()
+    metrics = json.loads((out / "final_metrics.json").read_text())
+    assert set(metrics["summary"]["c3demo_coco_test"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+
+    resumed = train(data_base, out, extra=["SOLVER.MAX_ITER", "4"], flags=["--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    assert "Starting training from iteration 2" in log
+
+    ev = run_tool([os.path.join("tools", "eval.py"), "det", "--config-file",
+                   os.path.join(DEMO, "faster_rcnn_R_18_FPN_c3.yaml"), "--weights",
+                   str(out / "model_final.pth"), "--output-dir", str(tmp_path / "ev"),
+                   "MODEL.RPN.POST_NMS_TOPK_TEST", "50"], data_base)
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    evaluated = json.loads((tmp_path / "ev" / "eval_metrics.json").read_text())["summary"]
+    assert "AP50" in evaluated["c3demo_coco_test"]
+    assert "AP50" in ev.stdout
+
+    predictions = tmp_path / "ev" / "inference" / "c3demo_coco_test" / "coco_instances_results.json"
+    assert predictions.exists()
+    rescored = run_tool([os.path.join("tools", "eval.py"), "det", "--config-file",
+                         os.path.join(DEMO, "faster_rcnn_R_18_FPN_c3.yaml"), "--predictions",
+                         str(predictions), "--out", str(tmp_path / "rescored.json")], data_base)
+    assert rescored.returncode == 0, rescored.stderr[-3000:]
+    again = json.loads((tmp_path / "rescored.json").read_text())["summary"]["c3demo_coco_test"]
+    for key in ("AP", "AP50", "AP75"):
+        assert again[key] == pytest.approx(evaluated["c3demo_coco_test"][key], abs=1e-6,
+                                           nan_ok=True)
+
+
+def test_voc_layout_uses_the_voc_evaluator(data_base, tmp_path):
+    result = train(data_base, tmp_path, config="faster_rcnn_R_18_FPN_voc.yaml",
+                   extra=["SOLVER.MAX_ITER", "1", "MODEL.BACKBONE.NAME", "build_se_resnet_fpn_backbone"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "PascalVOCDetectionEvaluator" in (tmp_path / "log.txt").read_text() or \
+        "11-point" in (tmp_path / "log.txt").read_text()
+    summary = json.loads((tmp_path / "final_metrics.json").read_text())["summary"]
+    assert set(summary["c3demo_voc_test"]) == {"AP", "AP50", "AP75"}
+
+
+def test_ddp_on_two_cpu_processes(data_base, tmp_path):
+    result = train(data_base, tmp_path, flags=["--num-gpus", "2"],
+                   extra=["SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "4"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / "log.txt").read_text()
+    assert "world size: 2" in log.lower() or "Rank of current process: 0. World size: 2" in log
+    assert (tmp_path / "model_final.pth").exists()
+
+
+def _error_line(result):
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [l for l in result.stderr.strip().splitlines() if l.startswith("error:")]
+    assert len(lines) == 1, result.stderr[-3000:]
+    return lines[0]
+
+
+def test_missing_data_folder(tmp_path):
+    line = _error_line(train(tmp_path / "empty", tmp_path / "o", extra=["SOLVER.MAX_ITER", "1"]))
+    assert str(tmp_path / "empty") in line and "make_demo_data" in line
+
+
+def test_misspelled_key(data_base, tmp_path):
+    line = _error_line(train(data_base, tmp_path, extra=["MODEL.C3.WINDOW", "[4]"]))
+    assert "MODEL.C3.WINDOW" in line and "WINDOWS" in line
+
+
+@pytest.mark.parametrize("content,match", [("", "is empty"), ("{not json", "not valid JSON"),
+                                           ('{"images": []}', "lacks")])
+def test_broken_coco_annotations(tmp_path, content, match):
+    base = tmp_path / "d"
+    make_demo_dataset(str(base / "c3_demo"), splits={"train": 2, "test": 2})
+    (base / "c3_demo" / "annotations" / "instances_train.json").write_text(content)
+    line = _error_line(train(base, tmp_path / "o", extra=["SOLVER.MAX_ITER", "1"]))
+    assert match in line and "instances_train.json" in line
+
+
+def test_corrupt_voc_annotation(tmp_path):
+    base = tmp_path / "d"
+    make_demo_dataset(str(base / "c3_demo"), splits={"train": 2, "test": 2})
+    (base / "c3_demo" / "VOC" / "Annotations" / "train_00001.xml").write_text("<annotation><obj")
+    line = _error_line(train(base, tmp_path / "o", config="faster_rcnn_R_18_FPN_voc.yaml",
+                             extra=["SOLVER.MAX_ITER", "1"]))
+    assert "train_00001.xml" in line and "corrupt" in line
+
+
+def test_weights_of_another_architecture(data_base, tmp_path):
+    out = tmp_path / "r18"
+    assert train(data_base, out, extra=["SOLVER.MAX_ITER", "1"]).returncode == 0
+    line = _error_line(train(data_base, tmp_path / "r34", extra=[
+        "SOLVER.MAX_ITER", "1", "MODEL.RESNETS.DEPTH", "34", "MODEL.WEIGHTS",
+        str(out / "model_final.pth")]))
+    assert "do not fit" in line

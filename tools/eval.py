@@ -1,0 +1,87 @@
+#!/usr/bin/env python
+"""Evaluate a trained model: mAP for detection (detectron2), mIoU for segmentation (mmseg).
+
+    python tools/eval.py det --config-file CFG --weights CKPT [KEY VALUE ...]
+    python tools/eval.py det --config-file CFG --predictions coco_instances_results.json
+    python tools/eval.py seg CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
+
+det prints AP, AP50, AP75 (and COCO's APs/APm/APl) per test set and writes them as JSON
+(default OUTPUT_DIR/eval_metrics.json); seg prints aAcc, mIoU, mAcc and the per-class table
+and writes them as JSON (default WORK_DIR/eval_metrics.json).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from c3_dense.errors import UserInputError  # noqa: E402
+
+
+def run_det(args) -> None:
+    import c3_dense.detectron2  # noqa: F401  (registers backbones and demo data)
+    from c3_dense.detectron2.engine import (evaluate, load_model, rescore_predictions,
+                                            setup_cfg, summarize, write_metrics)
+
+    opts = list(args.opts)
+    if args.weights:
+        opts += ["MODEL.WEIGHTS", args.weights]
+    if args.output_dir:
+        opts += ["OUTPUT_DIR", args.output_dir]
+    cfg = setup_cfg(args.config_file, opts)
+    if args.predictions:
+        results = rescore_predictions(cfg, args.predictions)
+    else:
+        if not args.weights and not cfg.MODEL.WEIGHTS:
+            raise UserInputError("no weights: pass --weights CKPT (or --predictions FILE)")
+        if cfg.MODEL.DEVICE.startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                raise UserInputError(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has "
+                                     "no CUDA GPU; add `MODEL.DEVICE cpu`")
+        results = evaluate(cfg, load_model(cfg))
+    for name, metrics in summarize(results).items():
+        print(f"{name}: " + "  ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
+    out = args.out or os.path.join(cfg.OUTPUT_DIR, "eval_metrics.json")
+    path = write_metrics(os.path.dirname(out) or ".", results, os.path.basename(out))
+    print(f"metrics written to {path}")
+
+
+def run_seg(args) -> None:
+    from c3_dense.mmseg.engine import evaluate_checkpoint, format_seg_metrics
+
+    metrics, path = evaluate_checkpoint(args.config, args.checkpoint, work_dir=args.work_dir,
+                                        cfg_options=args.cfg_options, out=args.out)
+    print(format_seg_metrics(metrics))
+    print(f"metrics written to {path}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="task", required=True)
+    det = sub.add_parser("det", help="detection mAP (detectron2 config)")
+    det.add_argument("--config-file", required=True, metavar="FILE")
+    det.add_argument("--weights", help="checkpoint to evaluate (sets MODEL.WEIGHTS)")
+    det.add_argument("--predictions", help="re-score a COCO-format results JSON without the model")
+    det.add_argument("--output-dir", help="sets OUTPUT_DIR")
+    det.add_argument("--out", help="metrics JSON path (default OUTPUT_DIR/eval_metrics.json)")
+    det.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    seg = sub.add_parser("seg", help="segmentation mIoU (mmseg config)")
+    seg.add_argument("config")
+    seg.add_argument("checkpoint")
+    seg.add_argument("--work-dir")
+    seg.add_argument("--out", help="metrics JSON path (default WORK_DIR/eval_metrics.json)")
+    seg.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    try:
+        (run_det if args.task == "det" else run_seg)(args)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+#!/usr/bin/env python
+"""Train (or evaluate) Faster R-CNN with C3/SE ResNet backbones in detectron2.
+
+detectron2's own command line:
+
+    python tools/train_det.py --config-file configs/detectron2/PascalVOC0712/faster_rcnn_R_50_FPN_c3.yaml
+    python tools/train_det.py --config-file CFG --num-gpus 8 [--num-machines N --machine-rank R --dist-url URL]
+    python tools/train_det.py --config-file CFG --resume            # continue from the last checkpoint
+    python tools/train_det.py --config-file CFG --eval-only MODEL.WEIGHTS output/model_final.pth
+    python tools/train_det.py --config-file CFG SOLVER.IMS_PER_BATCH 4 MODEL.C3.INCLUDE_SELF True
+
+Final metrics are written to OUTPUT_DIR/final_metrics.json.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from detectron2.engine import default_argument_parser, default_setup, launch  # noqa: E402
+
+import c3_dense.detectron2  # noqa: E402,F401  (registers the backbones and demo data)
+from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate, load_model,  # noqa: E402
+                                        per_dataset, setup_cfg, write_metrics)
+from c3_dense.errors import UserInputError  # noqa: E402
+
+
+def setup(args):
+    cfg = setup_cfg(args.config_file, args.opts)
+    if cfg.MODEL.DEVICE.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise UserInputError(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has no "
+                                 "CUDA GPU; add `MODEL.DEVICE cpu` to the command")
+    check_datasets(cfg, train=not args.eval_only)
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        results = evaluate(cfg, load_model(cfg))
+    else:
+        trainer = Trainer(cfg)
+        trainer.resume_or_load(resume=args.resume)
+        trainer.train()
+        # The final evaluation (EvalHook after the last iteration) leaves its results here.
+        results = per_dataset(cfg, getattr(trainer, "_last_eval_results", None))
+    path = write_metrics(cfg.OUTPUT_DIR, results, "final_metrics.json")
+    print(f"final metrics written to {path}")
+    return results
+
+
+def run(argv=None) -> int:
+    args = default_argument_parser().parse_args(argv)
+    try:
+        launch(main, args.num_gpus, num_machines=args.num_machines,
+               machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
