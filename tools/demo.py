@@ -38,17 +38,19 @@ def stream(label: str, cmd, total: int, log_path: str) -> int:
                                 stderr=subprocess.STDOUT, text=True)
         for line in proc.stdout:
             log.write(line)
-            m = re.search(r"iter:? \[?(\d+)(?:/\d+\])?", line)
+            # detectron2: "iter: 19 total_loss: ..." (0-based); mmengine: "Iter(train) [ 20/300]"
+            m = re.search(r"\biter: (\d+)\b", line)
+            m2 = re.search(r"Iter\(train\) \[\s*(\d+)/", line)
             loss = re.search(r"(?:total_loss|loss): ([0-9.]+)", line)
-            if m:
-                it = min(int(m.group(1)) + (1 if "d2." in line else 0), total)
+            if m or m2:
+                it = min(int(m.group(1)) + 1 if m else int(m2.group(1)), total)
                 elapsed = time.time() - start
                 eta = elapsed / max(it, 1) * (total - it)
                 bar = "#" * int(30 * it / total)
                 print(f"\r  {label:<14} [{bar:<30}] {it:>4}/{total}"
                       f"{'  loss ' + loss.group(1) if loss else ''}  "
                       f"{elapsed:4.0f}s elapsed, ~{eta:3.0f}s left ", end="", flush=True)
-            elif "Start inference" in line or "Evaluating" in line:
+            elif "Start inference" in line or "Evaluating" in line or "Iter(val)" in line:
                 print(f"\r  {label:<14} evaluating ...{' ' * 50}", end="", flush=True)
         proc.wait()
     status = "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}), see {log_path}"
@@ -85,6 +87,31 @@ def run_detection(quick: bool) -> list:
     return rows
 
 
+def run_segmentation(quick: bool) -> list:
+    rows = []
+    iters = 20 if quick else 300
+    print("\nSegmentation: DeepLabv2 R-18-D8 from scratch, mIoU on the demo test set")
+    for label, config in (("plain", "deeplabv2_r18-d8_demo.py"),
+                          ("C3", "deeplabv2_r18-d8_demo_c3.py")):
+        work = os.path.join(ROOT, "work_dirs", "demo", f"seg_{label.lower()}")
+        config = os.path.join(SEG_CONFIGS, config)
+        cmd = [sys.executable, os.path.join("tools", "train_seg.py"), config, "--work-dir", work]
+        if quick:
+            cmd += ["--cfg-options", f"train_cfg.max_iters={iters}",
+                    f"train_cfg.val_interval={iters}", f"default_hooks.checkpoint.interval={iters}",
+                    f"param_scheduler.0.end={iters}"]
+        if stream(f"seg {label}", cmd, iters, os.path.join(work, "demo_stdout.log")) != 0:
+            return rows
+        out = os.path.join(work, "eval_metrics.json")
+        cmd = [sys.executable, os.path.join("tools", "eval.py"), "seg", config,
+               os.path.join(work, f"iter_{iters}.pth"), "--work-dir", work, "--out", out]
+        if stream(f"seg {label} eval", cmd, 1, os.path.join(work, "demo_eval.log")) != 0:
+            return rows
+        with open(out) as f:
+            rows.append((label, json.load(f)["metrics"]))
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=["det", "seg"])
@@ -102,6 +129,14 @@ def main(argv=None) -> int:
             for label, m in rows:
                 print(f"  {label:<10} " + " ".join(f"{m.get(k, float('nan')):6.1f}"
                                                  for k in ("AP", "AP50", "AP75")))
+    if args.only in (None, "seg"):
+        rows = run_segmentation(args.quick)
+        failed |= len(rows) < 2
+        if rows:
+            print(f"\n  {'model':<10} {'mIoU':>6} {'mAcc':>6} {'aAcc':>6}")
+            for label, m in rows:
+                print(f"  {label:<10} " + " ".join(f"{m.get(k, float('nan')):6.1f}"
+                                                 for k in ("mIoU", "mAcc", "aAcc")))
     print(f"\nDemo finished in {(time.time() - t0) / 60:.1f} min")
     return 1 if failed else 0
 

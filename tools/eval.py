@@ -73,7 +73,12 @@ def main(argv=None) -> int:
     seg.add_argument("checkpoint")
     seg.add_argument("--work-dir")
     seg.add_argument("--out", help="metrics JSON path (default WORK_DIR/eval_metrics.json)")
-    seg.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE")
+    try:  # mmseg's own key=value parsing (lists, tuples, nested keys)
+        from mmengine.config import DictAction
+    except ImportError:  # detection-only installs: seg then fails with a clear message
+        DictAction = None
+    seg.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
+                     **({} if DictAction else {"default": None}))
     args = ap.parse_args(argv)
     try:
         (run_det if args.task == "det" else run_seg)(args)

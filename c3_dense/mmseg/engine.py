@@ -1,0 +1,237 @@
+"""Library side of tools/train_seg.py and tools/eval.py seg: config loading and checks that
+turn bad input into one clear error, training with mmengine's Runner, checkpoint evaluation."""
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import os
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import torch
+
+from c3_dense.errors import UserInputError
+
+# Top-level keys of mmseg configs: Runner arguments and the usual helper variables.
+_KNOWN_TOP_LEVEL = {
+    "_base_", "custom_imports", "default_scope", "launcher", "tta_model", "tta_pipeline",
+    "norm_cfg", "crop_size", "dataset_type", "data_root", "train_pipeline", "test_pipeline",
+    "img_ratios", "optimizer", "vis_backends", "work_dir", "load_from", "resume",
+    "train_dataloader", "val_dataloader", "test_dataloader", "train_cfg", "val_cfg", "test_cfg",
+    "auto_scale_lr", "optim_wrapper", "param_scheduler", "val_evaluator", "test_evaluator",
+    "default_hooks", "custom_hooks", "data_preprocessor", "env_cfg", "log_processor",
+    "log_level", "visualizer", "randomness", "experiment_name", "model", "model_wrapper_cfg",
+}
+DEMO_HINT = "for the demo data run `python tools/make_demo_data.py` (or `make demo`)"
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None):
+    """mmengine Config from ``path`` (+ ``--cfg-options``), with ``work_dir`` resolved the way
+    mmseg's tools do (argument > config > ./work_dirs/<config name>)."""
+    import c3_dense.mmseg  # noqa: F401  (registers modules, mmcv.ops stand-in, safe globals)
+    from mmengine.config import Config
+
+    if not os.path.isfile(path):
+        raise UserInputError(f"config file {path} not found; pass an existing config "
+                             "(see configs/mmseg/)")
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as exc:  # mmengine raises many kinds for broken configs
+        raise UserInputError(f"cannot read config {path}: {type(exc).__name__}: {exc}") from None
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir:
+        cfg.work_dir = work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = os.path.join("work_dirs", os.path.splitext(os.path.basename(path))[0])
+    return cfg
+
+
+def _check_top_level(cfg, source: str) -> None:
+    for key in cfg.keys():
+        if key in _KNOWN_TOP_LEVEL:
+            continue
+        close = difflib.get_close_matches(key, _KNOWN_TOP_LEVEL, n=1, cutoff=0.85)
+        if close:
+            raise UserInputError(f"config key {key!r} in {source} is unknown; did you mean "
+                                 f"{close[0]!r}?")
+
+
+def build_model(cfg, source: str = "the config"):
+    """Build ``cfg.model`` in mmseg's scope; a misspelled argument becomes UserInputError."""
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
+
+    scope = cfg.get("default_scope", "mmseg") or "mmseg"
+    try:
+        with DefaultScope.overwrite_default_scope(scope):
+            return MODELS.build(cfg.model)
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc) or "got an unexpected" in str(exc):
+            raise UserInputError(f"config error in model of {source}: {exc}; check the spelling "
+                                 "of that key") from None
+        raise
+    except (KeyError, ValueError) as exc:
+        raise UserInputError(f"config error in model of {source}: {exc}") from None
+
+
+def _datasets(cfg) -> Iterator[Tuple[str, dict]]:
+    """(loader name, dataset cfg) for every leaf data set (through Concat/Repeat wrappers)."""
+    def leaves(ds):
+        if ds is None:
+            return
+        if "datasets" in ds:
+            for sub in ds["datasets"]:
+                yield from leaves(sub)
+        elif "dataset" in ds:
+            yield from leaves(ds["dataset"])
+        else:
+            yield ds
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        if cfg.get(loader):
+            for ds in leaves(cfg[loader].get("dataset")):
+                yield loader, ds
+
+
+def _dataset_classes(ds: dict) -> Optional[List[str]]:
+    from mmseg.registry import DATASETS
+
+    metainfo = ds.get("metainfo") or {}
+    if metainfo.get("classes"):
+        return list(metainfo["classes"])
+    try:
+        cls = DATASETS.get(ds["type"])
+    except KeyError:
+        cls = None
+    if cls is None:
+        raise UserInputError(f"data set type {ds['type']!r} is not registered in mmseg; check "
+                             "its spelling or add its module to custom_imports")
+    classes = getattr(cls, "METAINFO", {}).get("classes")
+    return list(classes) if classes else None
+
+
+def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader")) -> None:
+    """Refuse, with one clear message each: near-miss top-level keys, model arguments that do
+    not exist, num_classes that disagree with the data, missing data folders and missing
+    pretrained weights."""
+    _check_top_level(cfg, source)
+    heads = cfg.model.get("decode_head")
+    heads = heads if isinstance(heads, list) else [heads] if heads else []
+    for loader, ds in _datasets(cfg):
+        if loader not in loaders:
+            continue
+        classes = _dataset_classes(ds)
+        for head in heads:
+            n = head.get("num_classes")
+            if classes and n is not None and n != len(classes) and not (
+                    n == 1 and len(classes) == 2):  # mmseg's binary-with-sigmoid convention
+                raise UserInputError(
+                    f"model.decode_head.num_classes is {n} but the {loader} data set "
+                    f"({ds['type']}) has {len(classes)} classes; set "
+                    f"model.decode_head.num_classes={len(classes)} (--cfg-options)")
+        root = ds.get("data_root", "")
+        prefix = ds.get("data_prefix", {}) or {}
+        paths = [root] + [os.path.join(root, p) for p in prefix.values() if p]
+        if ds.get("ann_file"):
+            paths.append(os.path.join(root, ds["ann_file"]))
+        for path in paths:
+            if path and not os.path.exists(path):
+                hint = DEMO_HINT if "c3_demo" in path else (
+                    "put the data set there in mmseg's layout, or point data_root to it with "
+                    f"--cfg-options {loader}.dataset.data_root=DIR")
+                raise UserInputError(f"{loader}: {path} does not exist; {hint}")
+    pretrained = cfg.model.get("pretrained")
+    if pretrained and "://" not in pretrained and not os.path.exists(pretrained):
+        raise UserInputError(f"pretrained weights {pretrained} not found; put the ImageNet "
+                             "ResNetV1c checkpoint there or set model.pretrained=None "
+                             "(--cfg-options model.pretrained=None)")
+
+
+def _state_dict(path: str) -> Dict[str, torch.Tensor]:
+    from c3_dense.mmseg.checkpoint import allow_mmengine_checkpoints
+
+    allow_mmengine_checkpoints()
+    if not os.path.isfile(path):
+        raise UserInputError(f"checkpoint {path} not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu")
+    except Exception as exc:
+        raise UserInputError(f"cannot load checkpoint {path}: {exc}".splitlines()[0]) from None
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise UserInputError(f"checkpoint {path} holds no state_dict")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def check_checkpoint_fits(model, path: str) -> None:
+    """Refuse a checkpoint of another model (missing keys or other shapes)."""
+    state = _state_dict(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    shapes = [k for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if missing or shapes:
+        example = (shapes or missing)[0]
+        raise UserInputError(
+            f"checkpoint {path} is from another model: {len(missing)} of {len(own)} tensors "
+            f"missing, {len(shapes)} of other shapes (e.g. {example}); evaluate it with the "
+            "config it was trained with")
+
+
+def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: str = "none"):
+    """Train with mmengine's Runner the way mmseg's tools/train.py does."""
+    from mmengine.runner import Runner
+
+    if amp:
+        if not torch.cuda.is_available():
+            raise UserInputError("--amp needs a CUDA GPU (mmengine's AmpOptimWrapper); drop "
+                                 "--amp on this machine")
+        if cfg.optim_wrapper.get("type") != "AmpOptimWrapper":
+            cfg.optim_wrapper.type = "AmpOptimWrapper"
+            cfg.optim_wrapper.loss_scale = "dynamic"
+    cfg.resume = resume
+    cfg.launcher = launcher
+    if launcher != "none" and not torch.cuda.is_available():
+        cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+    check_config(cfg, source)
+    build_model(cfg, source)  # names a misspelled model argument before the Runner starts
+    if cfg.get("load_from") and not resume:
+        _state_dict(cfg.load_from)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def evaluate_checkpoint(config: str, checkpoint: str, work_dir: Optional[str] = None,
+                        cfg_options: Optional[dict] = None, out: Optional[str] = None):
+    """Test ``checkpoint`` on the config's test set; returns (metrics, json path). Metrics hold
+    aAcc, mIoU, mAcc and, with PerClassIoUMetric, ``per_class``."""
+    from mmengine.runner import Runner
+
+    cfg = load_config(config, cfg_options, work_dir)
+    if cfg.test_evaluator.get("type") == "IoUMetric":
+        cfg.test_evaluator.type = "PerClassIoUMetric"  # same numbers, plus the class table
+    check_config(cfg, config, loaders=("test_dataloader",))
+    check_checkpoint_fits(build_model(cfg, config), checkpoint)
+    cfg.load_from = checkpoint
+    cfg.model.pretrained = None  # the checkpoint holds every weight
+    runner = Runner.from_cfg(cfg)
+    metrics = {k: float(v) for k, v in runner.test().items()}
+    per_class = next((m.per_class for m in runner.test_evaluator.metrics
+                      if hasattr(m, "per_class")), None)
+    result = {"config": config, "checkpoint": checkpoint, "metrics": metrics,
+              "per_class": per_class}
+    path = out or os.path.join(cfg.work_dir, "eval_metrics.json")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    return result, path
+
+
+def format_seg_metrics(result: dict) -> str:
+    metrics = result["metrics"]
+    lines = ["  ".join(f"{k} {metrics[k]:.2f}" for k in ("aAcc", "mIoU", "mAcc") if k in metrics)]
+    if result.get("per_class"):
+        lines.append(f"{'class':<16}{'IoU':>8}{'Acc':>8}")
+        for name, v in result["per_class"].items():
+            lines.append(f"{name:<16}{v['IoU']:8.2f}{v['Acc']:8.2f}")
+    return "\n".join(lines)

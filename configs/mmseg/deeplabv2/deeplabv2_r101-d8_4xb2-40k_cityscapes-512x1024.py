@@ -1,0 +1,2 @@
+_base_ = './deeplabv2_r50-d8_4xb2-40k_cityscapes-512x1024.py'
+model = dict(pretrained='weights/resnet101_v1c.pth', backbone=dict(depth=101))

@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Train a segmentor with mmseg's tools/train.py command line (mmengine Runner).
+
+    python tools/train_seg.py configs/mmseg/deeplabv2/deeplabv2_r101-d8_4xb4-20k_voc12aug-512x512_c3.py
+    python tools/train_seg.py CONFIG --work-dir DIR --resume --amp --cfg-options k=v ...
+    torchrun --nproc_per_node 4 tools/train_seg.py CONFIG --launcher pytorch
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from c3_dense.errors import UserInputError  # noqa: E402
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("config", help="train config file path")
+    ap.add_argument("--work-dir", help="the dir to save logs and models")
+    ap.add_argument("--resume", action="store_true",
+                    help="resume from the latest checkpoint in the work_dir automatically")
+    ap.add_argument("--amp", action="store_true", help="enable automatic-mixed-precision training")
+    ap.add_argument("--cfg-options", nargs="+", action=DictAction,
+                    help="override settings in the config, key=value (e.g. model.pretrained=None)")
+    ap.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
+                    help="job launcher")
+    ap.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    args = ap.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from c3_dense.mmseg.engine import load_config, train
+    try:
+        cfg = load_config(args.config, args.cfg_options, args.work_dir)
+        train(cfg, args.config, resume=args.resume, amp=args.amp, launcher=args.launcher)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
