@@ -165,3 +165,22 @@ def test_config_errors(tmp_path):
     cfg = load_config(voc, {"train_dataloader.dataset.datasets.0.data_root": str(tmp_path)})
     with pytest.raises(UserInputError, match="does not exist|pretrained"):
         check_config(cfg, voc)
+
+
+def test_checkpoint_allow_list_is_narrow(tmp_path):
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    buf = HistoryBuffer()
+    buf.update(1.0)
+    path = tmp_path / "hub.pth"
+    torch.save({"state_dict": {"w": torch.ones(2)}, "hub": {"loss": buf}}, path)
+    loaded = torch.load(path)  # weights_only=True, torch's default since 2.6
+    assert loaded["hub"]["loss"].current() == 1.0
+
+    class Sneaky:
+        def __reduce__(self):
+            return (getattr, ("abc", "upper"))
+
+    torch.save({"x": Sneaky()}, tmp_path / "sneaky.pth")
+    with pytest.raises(Exception, match="only mmengine HistoryBuffer statistics"):
+        torch.load(tmp_path / "sneaky.pth")

@@ -1,0 +1,80 @@
+"""The framework-free command lines: complexity table, diversity, demo data, set-up script."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def test_complexity_prints_the_papers_parameter_table():
+    result = run("tools/complexity.py", "--no-flops")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:3] for line in result.stdout.splitlines()[1:13]}
+    for name, params in [("cifar_resnet20", "0.28"), ("cifar_resnet20_c3", "0.35"),
+                         ("cifar_resnet56", "0.86"), ("cifar_resnet56_c3", "0.93"),
+                         ("cifar_resnet110", "1.74"), ("cifar_resnet110_c3", "1.81"),
+                         ("cifar_wrn20_10", "26.86"), ("cifar_wrn20_10_c3", "26.93")]:
+        assert rows[name] == [params, params], name
+    assert "fvcore" in result.stdout and "thop" in result.stdout
+
+
+def test_complexity_counts_flops_with_fvcore():
+    result = run("tools/complexity.py", "--models", "cifar_resnet20", "cifar_resnet20_c3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    plain = float(lines[1].split()[3].rstrip("M"))
+    c3 = float(lines[2].split()[3].rstrip("M"))
+    assert 35 < plain < 45 and c3 > plain
+    bad = run("tools/complexity.py", "--models", "resnet21")
+    assert bad.returncode == 2 and "unknown model" in bad.stderr
+
+
+def test_diversity_tool(tmp_path):
+    from c3_dense.data import make_demo_dataset
+    root = make_demo_dataset(str(tmp_path / "c3_demo"), splits={"train": 2, "test": 2})
+    out = tmp_path / "div.json"
+    result = run("tools/diversity.py", "--model", "cifar_resnet20_c3", "--size", "32",
+                 "--images", os.path.join(root, "VOC", "JPEGImages"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    blocks = json.loads(out.read_text())["blocks"]
+    assert set(blocks) == {"c3.0", "c3.1", "c3.2"}
+    assert all(0 < v["input"] <= 1 and 0 < v["output"] <= 1 for v in blocks.values())
+    bad = run("tools/diversity.py", "--model", "cifar_resnet20_c3", "--images", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "no .jpg/.png images" in bad.stderr
+
+
+def test_demo_data_is_deterministic_and_in_both_layouts(tmp_path):
+    from c3_dense.data import DEMO_CLASSES, make_demo_dataset
+    a = make_demo_dataset(str(tmp_path / "a"), splits={"train": 3, "test": 2})
+    b = make_demo_dataset(str(tmp_path / "b"), splits={"train": 3, "test": 2})
+    for rel in ("VOC/JPEGImages/train_00002.jpg", "VOC/SegmentationClass/test_00001.png",
+                "VOC/Annotations/train_00000.xml", "annotations/instances_train.json"):
+        assert open(os.path.join(a, rel), "rb").read() == open(os.path.join(b, rel), "rb").read()
+    coco = json.load(open(os.path.join(a, "annotations", "instances_train.json")))
+    assert [c["name"] for c in coco["categories"]] == list(DEMO_CLASSES)
+    assert len(coco["images"]) == 3 and coco["annotations"]
+    ids = open(os.path.join(a, "VOC", "ImageSets", "Main", "test.txt")).read().split()
+    assert ids == ["test_00000", "test_00001"]
+    from PIL import Image
+    label = Image.open(os.path.join(a, "VOC", "SegmentationClass", "train_00000.png"))
+    assert label.mode == "P"
+    values = set(np.unique(np.asarray(label)).tolist())
+    assert values <= {0, 1, 2, 3, 4, 255} and len(values) > 1
+
+
+def test_setup_script_reports_a_ready_venv(tmp_path):
+    # On the suite's own (ready) venv every step is found installed: no network, seconds.
+    venv = os.path.dirname(os.path.dirname(sys.executable))
+    result = run("tools/setup_env.py", "--venv", venv, "--no-frameworks")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[setup] torch        ok" in result.stdout
+    assert "ready in" in result.stdout

@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""Channel diversity in and out of every C3 block of a model (the paper's analysis, §4).
+
+    python tools/diversity.py --model resnet18_c3 [--weights W.pth] [--images DIR] [--method paper|authors]
+
+Images: a folder of JPEG/PNG files (default: the demo data's test images, made if missing),
+resized to --size. Prints, per C3 block, the mean diversity of its input and output (lower =
+more diverse) and writes them as JSON with --out.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from c3_dense import DiversityProbe  # noqa: E402
+from c3_dense.errors import UserInputError  # noqa: E402
+from c3_dense.models import create, list_models  # noqa: E402
+
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def load_images(folder: str, size: int, limit: int):
+    from PIL import Image
+
+    files = sorted(f for ext in ("jpg", "jpeg", "png") for f in glob.glob(os.path.join(folder, f"*.{ext}")))
+    if not files:
+        raise UserInputError(f"no .jpg/.png images in {folder}; pass --images DIR")
+    batch = []
+    for path in files[:limit]:
+        img = np.asarray(Image.open(path).convert("RGB").resize((size, size)), np.float32) / 255
+        batch.append(torch.from_numpy(((img - MEAN) / STD).transpose(2, 0, 1)))
+    return torch.stack(batch)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="resnet18_c3", help="a c3_dense.models name with _c3")
+    ap.add_argument("--weights", help="state_dict (or {'state_dict'|'model': ...}) to load")
+    ap.add_argument("--images", help="folder of images (default: demo test images)")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--limit", type=int, default=32)
+    ap.add_argument("--method", choices=["paper", "authors"], default="paper")
+    ap.add_argument("--out", help="write the numbers as JSON here")
+    args = ap.parse_args(argv)
+    try:
+        if args.model not in list_models():
+            raise UserInputError(f"unknown model {args.model!r}; known: {', '.join(list_models())}")
+        model = create(args.model)
+        if args.weights:
+            if not os.path.isfile(args.weights):
+                raise UserInputError(f"weights file {args.weights} not found")
+            state = torch.load(args.weights, map_location="cpu")
+            state = state.get("state_dict", state.get("model", state))
+            result = model.load_state_dict(state, strict=False)
+            if result.unexpected_keys or any("c3" not in k for k in result.missing_keys):
+                raise UserInputError(f"weights {args.weights} do not fit {args.model}")
+        folder = args.images
+        if folder is None:
+            from c3_dense.data import make_demo_dataset
+            folder = os.path.join(make_demo_dataset(), "VOC", "JPEGImages")
+        images = load_images(folder, args.size, args.limit)
+        stats = DiversityProbe(model, method=args.method).measure(images.split(8))
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'block':<16}{'input':>8}{'output':>8}   ({args.method} diversity; lower = more diverse)")
+    for name, v in stats.items():
+        print(f"{name:<16}{v['input']:8.3f}{v['output']:8.3f}")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"model": args.model, "method": args.method, "blocks": stats}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
