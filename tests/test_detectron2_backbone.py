@@ -179,6 +179,7 @@ def test_every_config_builds_its_model(config):
         assert isinstance(model.roi_heads.res5.c3, C3Block)
     expected = 4 if "Demo" in config else (20 if "VOC" in config else 80)
     assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == expected
+    assert cfg.SOLVER.CLIP_GRADIENTS.ENABLED  # every variant alike (see Base-RCNN-*.yaml)
 
 
 @pytest.mark.parametrize("opts,match", [

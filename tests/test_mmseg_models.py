@@ -142,6 +142,7 @@ def test_every_config_builds_its_model(config):
     expected = 21 if "voc" in name else 19 if "cityscapes" in name else 5
     assert model.decode_head.num_classes == expected
     assert isinstance(model.decode_head, MODELS.get("DeepLabV2Head"))
+    assert cfg.optim_wrapper.clip_grad["max_norm"] > 0  # every variant alike
 
 
 def test_config_errors(tmp_path):

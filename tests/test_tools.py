@@ -78,3 +78,15 @@ def test_setup_script_reports_a_ready_venv(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[setup] torch        ok" in result.stdout
     assert "ready in" in result.stdout
+
+
+def test_core_imports_no_framework():
+    code = ("import sys, c3_dense, c3_dense.core, c3_dense.models, c3_dense.analysis, "
+            "c3_dense.data, c3_dense.errors\n"
+            "c3_dense.models.create('cifar_resnet20_c3')\n"
+            "heavy = {'detectron2', 'mmseg', 'mmcv', 'mmengine', 'fvcore', 'sklearn', 'skimage', "
+            "'torchvision'}\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
+    result = run("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

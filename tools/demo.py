@@ -112,6 +112,13 @@ def run_segmentation(quick: bool) -> list:
     return rows
 
 
+def print_table(rows, keys) -> None:
+    if rows:
+        print(f"\n  {'model':<10} " + " ".join(f"{k:>6}" for k in keys))
+        for label, metrics in rows:
+            print(f"  {label:<10} " + " ".join(f"{metrics.get(k, float('nan')):6.1f}" for k in keys))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=["det", "seg"])
@@ -124,19 +131,11 @@ def main(argv=None) -> int:
     if args.only in (None, "det"):
         rows = run_detection(args.quick)
         failed |= len(rows) < 3
-        if rows:
-            print(f"\n  {'model':<10} {'AP':>6} {'AP50':>6} {'AP75':>6}")
-            for label, m in rows:
-                print(f"  {label:<10} " + " ".join(f"{m.get(k, float('nan')):6.1f}"
-                                                 for k in ("AP", "AP50", "AP75")))
+        print_table(rows, ("AP", "AP50", "AP75"))
     if args.only in (None, "seg"):
         rows = run_segmentation(args.quick)
         failed |= len(rows) < 2
-        if rows:
-            print(f"\n  {'model':<10} {'mIoU':>6} {'mAcc':>6} {'aAcc':>6}")
-            for label, m in rows:
-                print(f"  {label:<10} " + " ".join(f"{m.get(k, float('nan')):6.1f}"
-                                                 for k in ("mIoU", "mAcc", "aAcc")))
+        print_table(rows, ("mIoU", "mAcc", "aAcc"))
     print(f"\nDemo finished in {(time.time() - t0) / 60:.1f} min")
     return 1 if failed else 0
 

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from c3_dense import DiversityProbe  # noqa: E402
-from c3_dense.errors import UserInputError  # noqa: E402
+from c3_dense.errors import UserInputError, run_cli  # noqa: E402
 from c3_dense.models import create, list_models  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -51,34 +51,33 @@ def main(argv=None) -> int:
     ap.add_argument("--method", choices=["paper", "authors"], default="paper")
     ap.add_argument("--out", help="write the numbers as JSON here")
     args = ap.parse_args(argv)
-    try:
-        if args.model not in list_models():
-            raise UserInputError(f"unknown model {args.model!r}; known: {', '.join(list_models())}")
-        model = create(args.model)
-        if args.weights:
-            if not os.path.isfile(args.weights):
-                raise UserInputError(f"weights file {args.weights} not found")
-            state = torch.load(args.weights, map_location="cpu")
-            state = state.get("state_dict", state.get("model", state))
-            result = model.load_state_dict(state, strict=False)
-            if result.unexpected_keys or any("c3" not in k for k in result.missing_keys):
-                raise UserInputError(f"weights {args.weights} do not fit {args.model}")
-        folder = args.images
-        if folder is None:
-            from c3_dense.data import make_demo_dataset
-            folder = os.path.join(make_demo_dataset(), "VOC", "JPEGImages")
-        images = load_images(folder, args.size, args.limit)
-        stats = DiversityProbe(model, method=args.method).measure(images.split(8))
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: measure(args))
+
+
+def measure(args) -> None:
+    if args.model not in list_models():
+        raise UserInputError(f"unknown model {args.model!r}; known: {', '.join(list_models())}")
+    model = create(args.model)
+    if args.weights:
+        if not os.path.isfile(args.weights):
+            raise UserInputError(f"weights file {args.weights} not found")
+        state = torch.load(args.weights, map_location="cpu")
+        state = state.get("state_dict", state.get("model", state))
+        result = model.load_state_dict(state, strict=False)
+        if result.unexpected_keys or any("c3" not in k for k in result.missing_keys):
+            raise UserInputError(f"weights {args.weights} do not fit {args.model}")
+    folder = args.images
+    if folder is None:
+        from c3_dense.data import make_demo_dataset
+        folder = os.path.join(make_demo_dataset(), "VOC", "JPEGImages")
+    images = load_images(folder, args.size, args.limit)
+    stats = DiversityProbe(model, method=args.method).measure(images.split(8))
     print(f"{'block':<16}{'input':>8}{'output':>8}   ({args.method} diversity; lower = more diverse)")
     for name, v in stats.items():
         print(f"{name:<16}{v['input']:8.3f}{v['output']:8.3f}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"model": args.model, "method": args.method, "blocks": stats}, f, indent=2)
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from c3_dense.errors import UserInputError  # noqa: E402
+from c3_dense.errors import UserInputError, run_cli  # noqa: E402
 
 
 def run_det(args) -> None:
@@ -80,12 +80,7 @@ def main(argv=None) -> int:
     seg.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
                      **({} if DictAction else {"default": None}))
     args = ap.parse_args(argv)
-    try:
-        (run_det if args.task == "det" else run_seg)(args)
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: (run_det if args.task == "det" else run_seg)(args))
 
 
 if __name__ == "__main__":

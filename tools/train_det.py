@@ -23,10 +23,11 @@ from detectron2.engine import default_argument_parser, default_setup, launch  # 
 import c3_dense.detectron2  # noqa: E402,F401  (registers the backbones and demo data)
 from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate, load_model,  # noqa: E402
                                         per_dataset, setup_cfg, write_metrics)
-from c3_dense.errors import UserInputError  # noqa: E402
+from c3_dense.errors import UserInputError, run_cli  # noqa: E402
 
 
-def setup(args):
+def check(args):
+    """Config, device and data checks (UserInputError); returns the frozen config."""
     cfg = setup_cfg(args.config_file, args.opts)
     if cfg.MODEL.DEVICE.startswith("cuda"):
         import torch
@@ -34,6 +35,11 @@ def setup(args):
             raise UserInputError(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has no "
                                  "CUDA GPU; add `MODEL.DEVICE cpu` to the command")
     check_datasets(cfg, train=not args.eval_only)
+    return cfg
+
+
+def setup(args):
+    cfg = check(args)
     default_setup(cfg, args)
     return cfg
 
@@ -55,13 +61,14 @@ def main(args):
 
 def run(argv=None) -> int:
     args = default_argument_parser().parse_args(argv)
-    try:
+
+    def check_then_launch():
+        # Config and data errors surface here once, not in every spawned worker.
+        check(args)
         launch(main, args.num_gpus, num_machines=args.num_machines,
                machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(check_then_launch)
 
 
 if __name__ == "__main__":

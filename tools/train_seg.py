@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from c3_dense.errors import UserInputError  # noqa: E402
+from c3_dense.errors import run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -39,13 +39,9 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from c3_dense.mmseg.engine import load_config, train
-    try:
-        cfg = load_config(args.config, args.cfg_options, args.work_dir)
-        train(cfg, args.config, resume=args.resume, amp=args.amp, launcher=args.launcher)
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: train(load_config(args.config, args.cfg_options, args.work_dir),
+                                 args.config, resume=args.resume, amp=args.amp,
+                                 launcher=args.launcher))
 
 
 if __name__ == "__main__":

@@ -73,12 +73,12 @@ def channel_affinity(v: torch.Tensor, group_size: int, include_self: bool) -> to
     n, c = v.shape
     size = min(c, group_size)
     groups = -(-c // size)
+    padded = groups * size != c
     v = v.float()
-    if groups * size != c:
+    if padded:
         v = F.pad(v, (0, groups * size - c))
     v = v.reshape(n, groups, size)
     scores = -(v[..., :, None] - v[..., None, :]).square()
-    padded = groups * size != c
     if include_self and not padded:
         return torch.softmax(scores, dim=-1)
     sender = torch.arange(groups * size, device=v.device).reshape(groups, size)

@@ -177,6 +177,34 @@ def check_checkpoint_fits(model, path: str) -> None:
             "config it was trained with")
 
 
+def _replace_sync_bn(node):
+    if isinstance(node, dict):
+        if node.get("type") == "SyncBN":
+            node["type"] = "BN"
+        for value in node.values():
+            _replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _replace_sync_bn(value)
+
+
+def _cpu_distributed(cfg, launcher: str) -> None:
+    """Let ``--launcher pytorch`` run on CPU processes (e.g. to test a launch without GPUs):
+    mmengine's launcher calls torch.cuda.set_device and gives DDP device ids, and SyncBN needs
+    GPUs. So: a gloo process group from torchrun's environment, DDP without device ids, and
+    per-process BN instead of SyncBN."""
+    import torch.distributed as dist
+
+    if launcher != "pytorch":
+        raise UserInputError(f"--launcher {launcher} needs CUDA GPUs on this machine; use "
+                             "--launcher pytorch (torchrun) for CPU processes")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None,
+                                 broadcast_buffers=False)
+    _replace_sync_bn(cfg.model)
+
+
 def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: str = "none"):
     """Train with mmengine's Runner the way mmseg's tools/train.py does."""
     from mmengine.runner import Runner
@@ -191,7 +219,7 @@ def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: s
     cfg.resume = resume
     cfg.launcher = launcher
     if launcher != "none" and not torch.cuda.is_available():
-        cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+        _cpu_distributed(cfg, launcher)
     check_config(cfg, source)
     build_model(cfg, source)  # names a misspelled model argument before the Runner starts
     if cfg.get("load_from") and not resume:

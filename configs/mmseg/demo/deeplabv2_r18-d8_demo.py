@@ -32,8 +32,10 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='PerClassIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 max_iters = 300
+# Gradient clipping as in the detectron2 configs: C3's encoder/decoder is an un-normalised MLP.
 optim_wrapper = dict(type='OptimWrapper',
-                     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0005))
+                     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0005),
+                     clip_grad=dict(max_norm=5.0, norm_type=2))
 param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
                         by_epoch=False)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
