@@ -58,8 +58,9 @@ def bench_resnet50(device, repeats, sizes):
             m(x).sum().backward()
 
         for label, step in (("forward", forward), ("fwd+bwd", train_step)):
-            for m in models.values():  # warm-up
-                step(m)
+            for _ in range(2):  # warm-up (allocator, oneDNN primitives)
+                for m in models.values():
+                    step(m)
             times = {n: [] for n in names}
             for _ in range(repeats):
                 for n in names:
@@ -94,7 +95,7 @@ def bench_block(repeats):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true", help="224×224 only, one repeat")
     args = ap.parse_args()

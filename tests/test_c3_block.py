@@ -67,8 +67,9 @@ def test_tile_averages_overlaps_by_coverage():
     torch.testing.assert_close(block(x) - x, torch.full_like(x, 3.0))
 
 
-def test_channels_last_input():
-    block = C3Block(5, mode="tile").eval()
+@pytest.mark.parametrize("mode,window", [("tile", 5), ("resize", 5), ("resize", (6, 3))])
+def test_channels_last_input(mode, window):
+    block = C3Block(window, mode=mode).eval()
     x = torch.randn(2, 6, 12, 9)
     torch.testing.assert_close(block(x.to(memory_format=torch.channels_last)), block(x))
 

