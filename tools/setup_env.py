@@ -59,7 +59,7 @@ def main() -> int:
     ap.add_argument("--no-frameworks", action="store_true",
                     help="core only: torch, dev tools and c3_dense (no detectron2/mmseg)")
     args = ap.parse_args()
-    venv = args.venv
+    venv = os.path.abspath(args.venv)
     py = os.path.join(venv, "bin", "python")
     pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     t0 = time.time()
