@@ -88,6 +88,8 @@ def run_detection(quick: bool) -> list:
 
 
 def run_segmentation(quick: bool) -> list:
+    from c3_dense.data import demo_root
+
     rows = []
     iters = 20 if quick else 300
     print("\nSegmentation: DeepLabv2 R-18-D8 from scratch, mIoU on the demo test set")
@@ -95,16 +97,20 @@ def run_segmentation(quick: bool) -> list:
                           ("C3", "deeplabv2_r18-d8_demo_c3.py")):
         work = os.path.join(ROOT, "work_dirs", "demo", f"seg_{label.lower()}")
         config = os.path.join(SEG_CONFIGS, config)
-        cmd = [sys.executable, os.path.join("tools", "train_seg.py"), config, "--work-dir", work]
+        # The data live where make_demo_dataset put them ($DETECTRON2_DATASETS/c3_demo).
+        data = [f"{split}_dataloader.dataset.data_root={os.path.join(demo_root(), 'VOC')}"
+                for split in ("train", "val", "test")]
+        cmd = [sys.executable, os.path.join("tools", "train_seg.py"), config, "--work-dir", work,
+               "--cfg-options", *data]
         if quick:
-            cmd += ["--cfg-options", f"train_cfg.max_iters={iters}",
-                    f"train_cfg.val_interval={iters}", f"default_hooks.checkpoint.interval={iters}",
-                    f"param_scheduler.0.end={iters}"]
+            cmd += [f"train_cfg.max_iters={iters}", f"train_cfg.val_interval={iters}",
+                    f"default_hooks.checkpoint.interval={iters}", f"param_scheduler.0.end={iters}"]
         if stream(f"seg {label}", cmd, iters, os.path.join(work, "demo_stdout.log")) != 0:
             return rows
         out = os.path.join(work, "eval_metrics.json")
         cmd = [sys.executable, os.path.join("tools", "eval.py"), "seg", config,
-               os.path.join(work, f"iter_{iters}.pth"), "--work-dir", work, "--out", out]
+               os.path.join(work, f"iter_{iters}.pth"), "--work-dir", work, "--out", out,
+               "--cfg-options", *data]
         if stream(f"seg {label} eval", cmd, 1, os.path.join(work, "demo_eval.log")) != 0:
             return rows
         with open(out) as f:

@@ -25,7 +25,7 @@ from detectron2.modeling.roi_heads import Res5ROIHeads
 
 from c3_dense import C3Block, SEBlock
 
-from .config import c3_block_kwargs, se_stages
+from .config import c3_block_kwargs, check_c3_se_config, se_stages
 
 
 # --------------------------------------------------------------------------------------- C3
@@ -73,17 +73,11 @@ class C3Stage(nn.Sequential):
         return x
 
 
-def _check_c4_res5(cfg, stages, roi_head: str, key: str) -> None:
-    """In a C4 model res5 is the ROI head's: the config must pick the matching head."""
-    if "res5" in stages and cfg.MODEL.ROI_HEADS.NAME != roi_head:
-        raise ValueError(f"{key} has res5, which a C4 model runs in its ROI head: set "
-                         f"MODEL.ROI_HEADS.NAME {roi_head} (or remove res5 from {key})")
-
-
-def _trunk_c3_kwargs(cfg, plain: ResNet, c4: bool) -> Dict[str, dict]:
+def _trunk_c3_kwargs(cfg, c4: bool) -> Dict[str, dict]:
+    """C3 options per trunk stage; in a C4 model res5's block belongs to the ROI head."""
+    check_c3_se_config(cfg)  # e.g. res5 in a C4 model needs C3Res5ROIHeads
     kwargs = c3_block_kwargs(cfg)
     if c4:
-        _check_c4_res5(cfg, kwargs, "C3Res5ROIHeads", "MODEL.C3.STAGES")
         kwargs.pop("res5", None)
     return kwargs
 
@@ -94,7 +88,7 @@ def build_c3_resnet_backbone(cfg, input_shape: ShapeSpec):
     head's, see :class:`C3Res5ROIHeads`)."""
     plain = build_resnet_backbone(cfg, input_shape)
     c4 = "res5" not in plain.stage_names
-    return C3ResNet(plain, _trunk_c3_kwargs(cfg, plain, c4))
+    return C3ResNet(plain, _trunk_c3_kwargs(cfg, c4))
 
 
 def _fpn(cfg, bottom_up):
@@ -107,7 +101,7 @@ def _fpn(cfg, bottom_up):
 def build_c3_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
     """C3-ResNet + FPN."""
     plain = build_resnet_backbone(cfg, input_shape)
-    return _fpn(cfg, C3ResNet(plain, _trunk_c3_kwargs(cfg, plain, c4=False)))
+    return _fpn(cfg, C3ResNet(plain, _trunk_c3_kwargs(cfg, c4=False)))
 
 
 @ROI_HEADS_REGISTRY.register()
@@ -160,10 +154,9 @@ def add_se(blocks, reduction: int) -> None:
 
 
 def _se_trunk(cfg, input_shape: ShapeSpec) -> ResNet:
+    check_c3_se_config(cfg)  # e.g. res5 in a C4 model needs SERes5ROIHeads
     stages = se_stages(cfg)
     trunk = build_resnet_backbone(cfg, input_shape)
-    if "res5" not in trunk.stage_names:
-        _check_c4_res5(cfg, stages, "SERes5ROIHeads", "MODEL.SE.STAGES")
     for name, stage in zip(trunk.stage_names, trunk.stages):
         if name in stages:
             add_se(stage.children(), cfg.MODEL.SE.REDUCTION)
