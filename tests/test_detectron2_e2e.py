@@ -133,3 +133,13 @@ def test_weights_of_another_architecture(data_base, tmp_path):
         "SOLVER.MAX_ITER", "1", "MODEL.RESNETS.DEPTH", "34", "MODEL.WEIGHTS",
         str(out / "model_final.pth")]))
     assert "do not fit" in line
+
+
+
+def test_amp_without_cuda_is_one_clear_error(data_base, tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: AMP runs instead of failing")
+    line = _error_line(train(data_base, tmp_path, extra=["SOLVER.MAX_ITER", "1",
+                                                         "SOLVER.AMP.ENABLED", "True"]))
+    assert "SOLVER.AMP.ENABLED needs a CUDA GPU" in line

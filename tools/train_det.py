@@ -34,6 +34,11 @@ def check(args):
         if not torch.cuda.is_available():
             raise UserInputError(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has no "
                                  "CUDA GPU; add `MODEL.DEVICE cpu` to the command")
+    if cfg.SOLVER.AMP.ENABLED and not args.eval_only:
+        import torch
+        if not torch.cuda.is_available():
+            raise UserInputError("SOLVER.AMP.ENABLED needs a CUDA GPU (detectron2's AMPTrainer); "
+                                 "add `SOLVER.AMP.ENABLED False` on this machine")
     check_datasets(cfg, train=not args.eval_only)
     return cfg
 
