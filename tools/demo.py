@@ -9,7 +9,7 @@
 
     python tools/demo.py [--only det|seg] [--quick]
 
-Full logs: output/demo/<run>/ (detectron2) and work_dirs/demo/<run>/ (mmseg).
+Full logs: output/demo/<run>/ (detectron2) and work_dirs/demo/<run>/ (mmseg), under --out-root.
 """
 from __future__ import annotations
 
@@ -62,22 +62,23 @@ def stream(label: str, cmd, total: int, log_path: str) -> int:
     return proc.returncode
 
 
-def run_detection(quick: bool) -> list:
+def run_detection(quick: bool, out_root: str) -> list:
     rows = []
-    iters = 40 if quick else None
+    iters = 10 if quick else None
     runs = [("untrained", "faster_rcnn_R_18_FPN.yaml", True),
             ("plain", "faster_rcnn_R_18_FPN.yaml", False),
             ("C3", "faster_rcnn_R_18_FPN_c3.yaml", False)]
     print("\nDetection: Faster R-CNN R-18-FPN from scratch, COCO AP on the demo test set")
     for label, config, untrained in runs:
-        out = os.path.join(ROOT, "output", "demo", f"det_{label.lower()}")
+        out = os.path.join(out_root, "output", "demo", f"det_{label.lower()}")
         cmd = [sys.executable, os.path.join("tools", "train_det.py"), "--config-file",
                os.path.join(DET_CONFIGS, config), "OUTPUT_DIR", out]
         if untrained:
             cmd.insert(2, "--eval-only")
             cmd += ["MODEL.WEIGHTS", ""]
         elif iters:
-            cmd += ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({iters - 10},)"]
+            cmd += ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({iters - 1},)",
+                    "SOLVER.WARMUP_ITERS", "1"]
         total = 1 if untrained else (iters or 400)
         if stream(f"det {label}", cmd, total, os.path.join(out, "demo_stdout.log")) != 0:
             return rows
@@ -87,15 +88,15 @@ def run_detection(quick: bool) -> list:
     return rows
 
 
-def run_segmentation(quick: bool) -> list:
+def run_segmentation(quick: bool, out_root: str) -> list:
     from c3_dense.data import demo_root
 
     rows = []
-    iters = 20 if quick else 300
+    iters = 4 if quick else 300
     print("\nSegmentation: DeepLabv2 R-18-D8 from scratch, mIoU on the demo test set")
     for label, config in (("plain", "deeplabv2_r18-d8_demo.py"),
                           ("C3", "deeplabv2_r18-d8_demo_c3.py")):
-        work = os.path.join(ROOT, "work_dirs", "demo", f"seg_{label.lower()}")
+        work = os.path.join(out_root, "work_dirs", "demo", f"seg_{label.lower()}")
         config = os.path.join(SEG_CONFIGS, config)
         # The data live where make_demo_dataset put them ($DETECTRON2_DATASETS/c3_demo).
         data = [f"{split}_dataloader.dataset.data_root={os.path.join(demo_root(), 'VOC')}"
@@ -129,17 +130,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=["det", "seg"])
     ap.add_argument("--quick", action="store_true", help="a few iterations only (smoke test)")
+    ap.add_argument("--out-root", default=ROOT,
+                    help="where output/demo and work_dirs/demo go (default: the repository)")
     args = ap.parse_args(argv)
     from c3_dense.data import make_demo_dataset
     t0 = time.time()
     print(f"Demo data: {make_demo_dataset()}")
     failed = False
     if args.only in (None, "det"):
-        rows = run_detection(args.quick)
+        rows = run_detection(args.quick, args.out_root)
         failed |= len(rows) < 3
         print_table(rows, ("AP", "AP50", "AP75"))
     if args.only in (None, "seg"):
-        rows = run_segmentation(args.quick)
+        rows = run_segmentation(args.quick, args.out_root)
         failed |= len(rows) < 2
         print_table(rows, ("mIoU", "mAcc", "aAcc"))
     print(f"\nDemo finished in {(time.time() - t0) / 60:.1f} min")
