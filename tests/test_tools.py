@@ -107,3 +107,20 @@ def test_demo_quick_runs_every_stage(tmp_path):
     assert (tmp_path / "output" / "demo" / "det_c3" / "final_metrics.json").exists()
     assert (tmp_path / "work_dirs" / "demo" / "seg_c3" / "eval_metrics.json").exists()
     assert (tmp_path / "data" / "c3_demo" / "COMPLETE").exists()
+
+
+def test_diversity_tool_on_a_detector_backbone(tmp_path):
+    pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
+    from c3_dense.data import make_demo_dataset
+    root = make_demo_dataset(str(tmp_path / "c3_demo"), splits={"train": 2, "test": 2})
+    out = tmp_path / "div.json"
+    result = run("tools/diversity.py", "--det-config",
+                 os.path.join("configs", "detectron2", "Demo", "faster_rcnn_R_18_FPN_c3.yaml"),
+                 "--images", os.path.join(root, "VOC", "JPEGImages"), "--size", "64",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    blocks = json.loads(out.read_text())["blocks"]
+    assert set(blocks) == {"bottom_up.c3.res3", "bottom_up.c3.res4", "bottom_up.c3.res5"}
+    # zero_init: untrained blocks pass their input through, so diversity is unchanged.
+    for v in blocks.values():
+        assert v["input"] == pytest.approx(v["output"], abs=1e-6)
