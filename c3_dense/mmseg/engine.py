@@ -3,7 +3,6 @@ turn bad input into one clear error, training with mmengine's Runner, checkpoint
 from __future__ import annotations
 
 import difflib
-import inspect
 import json
 import os
 from typing import Dict, Iterator, List, Optional, Tuple
