@@ -61,9 +61,9 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
     """Turn ``x`` (B×C×H×W) into channel vectors (N×C×A) and return the way back.
 
     ``add_back(update)`` takes the block's N×C×A update and returns x + update at full size
-    (nearest-resized, or tiles averaged by coverage). Nearest resizing is done by indexing (and
-    by strided views and broadcasting for integer factors): the same values as F.interpolate,
-    several times faster on CPU.
+    (nearest-resized, or tiles averaged by coverage). Nearest resizing uses strided views and
+    broadcasting for integer factors, else indexing and a 0/1 selection matmul fused with the
+    addition: the same values as F.interpolate, several times faster on CPU.
     """
     # Plain ints: under tracing/export sizes can be tensors; windows are fixed per input size.
     b, c, h, w = (int(v) for v in x.shape)
