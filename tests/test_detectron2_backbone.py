@@ -208,3 +208,13 @@ def test_c4_res5_needs_the_matching_roi_head():
     cfg.MODEL.ROI_HEADS.NAME = "Res5ROIHeads"
     with pytest.raises(ValueError, match="C3Res5ROIHeads"):
         build_model(cfg)
+
+
+def test_config_checks_leave_the_rng_alone():
+    from c3_dense.detectron2.config import c3_block_kwargs
+    cfg = cfg_for(os.path.join(CONFIGS, "Demo", "faster_rcnn_R_18_FPN_c3.yaml"))
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    c3_block_kwargs(cfg)
+    assert torch.equal(torch.rand(3), expected)

@@ -1,6 +1,7 @@
 """``add_c3_config(cfg)``: the MODEL.C3 and MODEL.SE keys of the C3/SE backbones."""
 from __future__ import annotations
 
+import torch
 from detectron2.config import CfgNode as CN
 
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
@@ -59,7 +60,10 @@ def c3_block_kwargs(cfg: CN) -> dict:
     for stage, window in zip(stages, windows):
         window = tuple(window) if isinstance(window, (list, tuple)) else window
         try:
-            C3Block(window, **common)
+            # Building a block validates every option; fork_rng keeps this check from
+            # consuming the global RNG (seeded runs stay reproducible).
+            with torch.random.fork_rng(devices=[]):
+                C3Block(window, **common)
         except ValueError as exc:
             arg = str(exc).split()[0]
             raise ValueError(f"MODEL.C3.{keys.get(arg, arg.upper())}: {exc}") from None
