@@ -25,7 +25,7 @@ from detectron2.modeling.roi_heads import Res5ROIHeads
 
 from c3_dense import C3Block, SEBlock
 
-from .config import c3_block_kwargs, check_c3_se_config, se_stages
+from .config import c3_block_kwargs, check_c4_roi_head, se_stages
 
 
 # --------------------------------------------------------------------------------------- C3
@@ -75,8 +75,8 @@ class C3Stage(nn.Sequential):
 
 def _trunk_c3_kwargs(cfg, c4: bool) -> Dict[str, dict]:
     """C3 options per trunk stage; in a C4 model res5's block belongs to the ROI head."""
-    check_c3_se_config(cfg)  # e.g. res5 in a C4 model needs C3Res5ROIHeads
     kwargs = c3_block_kwargs(cfg)
+    check_c4_roi_head(cfg, "c3", kwargs)
     if c4:
         kwargs.pop("res5", None)
     return kwargs
@@ -154,8 +154,8 @@ def add_se(blocks, reduction: int) -> None:
 
 
 def _se_trunk(cfg, input_shape: ShapeSpec) -> ResNet:
-    check_c3_se_config(cfg)  # e.g. res5 in a C4 model needs SERes5ROIHeads
     stages = se_stages(cfg)
+    check_c4_roi_head(cfg, "se", stages)
     trunk = build_resnet_backbone(cfg, input_shape)
     for name, stage in zip(trunk.stage_names, trunk.stages):
         if name in stages:

@@ -75,16 +75,24 @@ def se_stages(cfg: CN):
     return _stages(cfg.MODEL.SE.STAGES, "MODEL.SE.STAGES")
 
 
+_RES5_HEADS = {"c3": "C3Res5ROIHeads", "se": "SERes5ROIHeads"}
+
+
+def check_c4_roi_head(cfg: CN, kind: str, stages) -> None:
+    """In a C4 model res5 is the ROI head's: res5 among the ``kind`` ("c3"/"se") stages needs
+    the matching ROI head (ValueError)."""
+    backbone, head, roi_head = cfg.MODEL.BACKBONE.NAME, cfg.MODEL.ROI_HEADS.NAME, _RES5_HEADS[kind]
+    c4 = "res5" not in cfg.MODEL.RESNETS.OUT_FEATURES and "fpn" not in backbone
+    if c4 and f"build_{kind}_" in backbone and "res5" in stages and head != roi_head:
+        key = f"MODEL.{kind.upper()}.STAGES"
+        raise ValueError(f"{key} has res5, which a C4 model runs in its ROI head: set "
+                         f"MODEL.ROI_HEADS.NAME {roi_head} (or remove res5 from {key})")
+
+
 def check_c3_se_config(cfg: CN) -> None:
     """Check MODEL.C3 / MODEL.SE for the backbone and ROI head the config names (ValueError)."""
     backbone, head = cfg.MODEL.BACKBONE.NAME, cfg.MODEL.ROI_HEADS.NAME
-    c4 = "res5" not in cfg.MODEL.RESNETS.OUT_FEATURES and "fpn" not in backbone
-    for kind, stages_of, roi_head in (("c3", lambda: list(c3_block_kwargs(cfg)), "C3Res5ROIHeads"),
-                                      ("se", lambda: se_stages(cfg), "SERes5ROIHeads")):
-        if f"build_{kind}_" not in backbone and head != roi_head:
-            continue
-        stages = stages_of()
-        key = f"MODEL.{kind.upper()}.STAGES"
-        if c4 and f"build_{kind}_" in backbone and "res5" in stages and head != roi_head:
-            raise ValueError(f"{key} has res5, which a C4 model runs in its ROI head: set "
-                             f"MODEL.ROI_HEADS.NAME {roi_head} (or remove res5 from {key})")
+    if "build_c3_" in backbone or head == _RES5_HEADS["c3"]:
+        check_c4_roi_head(cfg, "c3", c3_block_kwargs(cfg))
+    if "build_se_" in backbone or head == _RES5_HEADS["se"]:
+        check_c4_roi_head(cfg, "se", se_stages(cfg))
