@@ -1,5 +1,8 @@
 """Library side of tools/train_seg.py and tools/eval.py seg: config loading and checks that
-turn bad input into one clear error, training with mmengine's Runner, checkpoint evaluation."""
+turn bad input into one clear error, training with mmengine's Runner, checkpoint evaluation.
+
+Importing this module runs ``c3_dense.mmseg`` first (its package): the registrations, the
+mmcv.ops stand-in and the checkpoint allow-list are in place before any config is read."""
 from __future__ import annotations
 
 import difflib
@@ -27,7 +30,6 @@ DEMO_HINT = "for the demo data run `python tools/make_demo_data.py` (or `make de
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None):
     """mmengine Config from ``path`` (+ ``--cfg-options``), with ``work_dir`` resolved the way
     mmseg's tools do (argument > config > ./work_dirs/<config name>)."""
-    import c3_dense.mmseg  # noqa: F401  (registers modules, mmcv.ops stand-in, safe globals)
     from mmengine.config import Config
 
     if not os.path.isfile(path):
@@ -110,9 +112,9 @@ def _dataset_classes(ds: dict) -> Optional[List[str]]:
 
 
 def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader")) -> None:
-    """Refuse, with one clear message each: near-miss top-level keys, model arguments that do
-    not exist, num_classes that disagree with the data, missing data folders and missing
-    pretrained weights."""
+    """Refuse, with one clear message each: near-miss top-level keys, num_classes that disagree
+    with the data, missing data folders and missing pretrained weights. (Misspelled model
+    arguments: :func:`build_model`.)"""
     _check_top_level(cfg, source)
     heads = cfg.model.get("decode_head")
     heads = heads if isinstance(heads, list) else [heads] if heads else []
@@ -147,9 +149,6 @@ def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader"
 
 
 def _state_dict(path: str) -> Dict[str, torch.Tensor]:
-    from c3_dense.mmseg.checkpoint import allow_mmengine_checkpoints
-
-    allow_mmengine_checkpoints()
     if not os.path.isfile(path):
         raise UserInputError(f"checkpoint {path} not found")
     try:
