@@ -4,7 +4,7 @@ The core (this namespace, ``c3_dense.core``, ``c3_dense.models``) needs only tor
 framework adapters live in ``c3_dense.detectron2`` and ``c3_dense.mmseg`` and import their
 framework only there.
 """
-from .core import C3Block, DiversityProbe, SEBlock, channel_diversity, create_block
+from .core import C3Block, C3Stage, DiversityProbe, SEBlock, channel_diversity, create_block
 
 __version__ = "0.1.0"
-__all__ = ["C3Block", "SEBlock", "create_block", "channel_diversity", "DiversityProbe"]
+__all__ = ["C3Block", "C3Stage", "SEBlock", "create_block", "channel_diversity", "DiversityProbe"]

@@ -109,8 +109,8 @@ def test_include_self_semantics_on_hand_made_example():
     # Channel summaries 0, 0, 10: with include_self=False channel 0 hears only channel 1
     # (weight 1 vs e^-100 for channel 2); with include_self=True it splits between 0 and 1.
     v = torch.tensor([[0.0, 0.0, 10.0]])
-    paper = channel_affinity(v, group_size=512, include_self=False)[0, 0]
-    authors = channel_affinity(v, group_size=512, include_self=True)[0, 0]
+    paper = channel_affinity(v, [3], include_self=False)[0, 0]
+    authors = channel_affinity(v, [3], include_self=True)[0, 0]
     assert torch.allclose(paper.diagonal(), torch.zeros(3))
     torch.testing.assert_close(paper[0], torch.tensor([0.0, 1.0, 0.0]))
     torch.testing.assert_close(authors[0], torch.tensor([0.5, 0.5, 0.0]))
@@ -119,7 +119,7 @@ def test_include_self_semantics_on_hand_made_example():
     torch.testing.assert_close(authors[2], torch.tensor([0.0, 0.0, 1.0]))
     # Softmax of s_ij = -(v_i - v_j)^2, no temperature.
     v = torch.tensor([[0.0, 1.0, 2.0]])
-    a = channel_affinity(v, 512, include_self=True)[0, 0]
+    a = channel_affinity(v, [3], include_self=True)[0, 0]
     expected = torch.softmax(torch.tensor([0.0, -1.0, -4.0]), 0)
     torch.testing.assert_close(a[0], expected)
 
@@ -145,11 +145,16 @@ def test_enc_dec_variant_has_no_cross_talk():
     assert torch.all(changed > 0)
 
 
-def test_groups_keep_messages_inside():
-    block = C3Block(8, group_size=3, reduction=2).eval()
+@pytest.mark.parametrize("grouping,groups", [
+    ("fixed", [{0, 1, 2}, {3, 4, 5}, {6, 7}]),   # groups of 3 and a remainder
+    ("equal", [{0, 1, 2, 3}, {4, 5, 6, 7}]),     # the authors': 8 // 3 = 2 equal groups
+])
+def test_groups_keep_messages_inside(grouping, groups):
+    block = C3Block(8, group_size=3, grouping=grouping, reduction=2).eval()
     # Small inputs keep the softmax soft, so every sender in a group is heard.
-    x = torch.randn(1, 8, 8, 8) * 0.05  # groups {0,1,2} {3,4,5} {6,7}
-    for poke, group in [(0, {0, 1, 2}), (4, {3, 4, 5}), (7, {6, 7})]:
+    x = torch.randn(1, 8, 8, 8) * 0.05
+    for group in groups:
+        poke = max(group)
         y = x.clone()
         y[:, poke] = y[:, poke] * 3 + 0.1
         changed = (block(y) - block(x)).abs().amax(dim=(0, 2, 3)) > 0
@@ -225,3 +230,93 @@ def test_bad_inputs():
         C3Block((4, 4), mode="native")(torch.randn(1, 2, 5, 4))
     with pytest.raises(ValueError, match="B×C×H×W"):
         C3Block(4)(torch.randn(2, 4, 4))
+
+
+def test_channel_groups_follow_the_authors_rule_by_default():
+    from c3_dense.core import channel_groups
+    assert channel_groups(768, 512) == [768]
+    assert channel_groups(1024, 512) == [512, 512]
+    assert channel_groups(1280, 512) == [640, 640]
+    assert channel_groups(2048, 512) == [512] * 4
+    assert channel_groups(300, 512) == [300]
+    assert channel_groups(1500, 512) == [750, 750]
+    assert channel_groups(1501, 512) == [751, 750]       # not a multiple: sizes differ by one
+    assert channel_groups(1280, 512, "fixed") == [512, 512, 256]
+    assert C3Block(4).groups(1280) == [640, 640]
+    with pytest.raises(ValueError, match="grouping"):
+        C3Block(4, grouping="authors")
+
+
+@pytest.mark.parametrize("grouping,channels", [("equal", 7), ("equal", 9), ("fixed", 7)])
+def test_unequal_groups_match_reference(grouping, channels):
+    # group_size 3: equal -> [4, 3] / [3, 3, 3]; fixed -> [3, 3, 1] (a lone channel).
+    block = C3Block(5, group_size=3, grouping=grouping, reduction=2).eval()
+    x = torch.randn(2, channels, 9, 11)
+    torch.testing.assert_close(block(x), reference_forward(block, x), rtol=1e-4, atol=1e-4)
+
+
+def test_float64_stays_float64():
+    block = C3Block(6, norm="bn").double().eval()
+    x = torch.randn(2, 5, 12, 12, dtype=torch.float64) * 30
+    out = block(x)
+    assert out.dtype == torch.float64
+    # fp64 end to end: agrees with the loop reference far below float32 resolution.
+    torch.testing.assert_close(out, reference_forward(block, x), rtol=1e-12, atol=1e-10)
+    from c3_dense.core.c3 import channel_affinity, compute_dtype
+    assert compute_dtype(torch.float16) == torch.float32
+    assert compute_dtype(torch.bfloat16) == torch.float32
+    assert channel_affinity(torch.randn(1, 4, dtype=torch.float64), [4], False).dtype == torch.float64
+
+
+def test_biases_keep_pytorchs_default_init():
+    # The authors' final code: Kaiming-normal weights, PyTorch's uniform bias init.
+    block = C3Block(16)
+    for fc in (block.enc_fc1, block.enc_fc2, block.dec_fc1, block.dec_fc2):
+        bound = fc.in_features ** -0.5
+        assert fc.bias.abs().max() <= bound and fc.bias.abs().max() > 0.3 * bound
+        assert fc.weight.std().item() == pytest.approx((2 / fc.in_features) ** 0.5, rel=0.25)
+
+
+@pytest.mark.parametrize("mode,window,shape", [("resize", 4, (2, 6, 8, 12)),
+                                               ("resize", 5, (1, 6, 13, 7))])
+def test_output_is_never_a_view_without_autograd(mode, window, shape):
+    # Activation checkpointing runs the block inside a custom Function (autograd off) and the
+    # caller may modify the output in place: a view there is an error.
+    block = C3Block(window, mode=mode).eval()
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        out = block(x)
+    assert out._base is None
+    torch.testing.assert_close(out, reference_forward(block, x), rtol=1e-4, atol=1e-4)
+
+
+def test_under_activation_checkpointing_with_inplace_after():
+    from torch.utils.checkpoint import checkpoint
+    block = C3Block(4, mode="resize")
+    x = torch.randn(2, 6, 8, 8, requires_grad=True)
+    out = checkpoint(block, x, use_reentrant=True)
+    torch.relu_(out)  # mmseg's Bottleneck does this after its checkpointed body
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def _authors_block_restated(block, x):
+    """The authors' final block as their equations read, on the whole map (native window):
+    encoder and decoder MLPs over the spatial axis, softmax over all channels of a group
+    (self included), C // 512 equal groups, ReLU(x + x_bar)."""
+    b, c, h, w = x.shape
+    z = block.enc_fc2(torch.relu(block.enc_fc1(x.reshape(b, c, h * w))))
+    groups = max(1, c // 512) if c > 512 else 1
+    zg = z.reshape(b, groups, c // groups, h * w)
+    v = zg.mean(-1)
+    a = torch.softmax(-(v.unsqueeze(-1) - v.unsqueeze(-2)) ** 2, dim=-1)
+    m = (a @ zg).reshape(b, c, h * w)
+    x_bar = block.dec_fc2(torch.relu(block.dec_fc1(m)))
+    return torch.relu(x + x_bar.reshape(b, c, h, w))
+
+
+@pytest.mark.parametrize("channels", [40, 1024, 1280])
+def test_matches_the_authors_final_block_restated(channels):
+    block = C3Block((7, 7), mode="native", include_self=True, final_relu=True).eval()
+    x = torch.randn(2, channels, 7, 7)
+    torch.testing.assert_close(block(x), _authors_block_restated(block, x), rtol=1e-4, atol=1e-4)

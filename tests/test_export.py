@@ -1,4 +1,6 @@
-"""A model containing C3 exports with torch.jit.trace and to ONNX, and the exports agree."""
+"""Models containing C3 export with torch.jit.trace and to ONNX, size-general: traced or
+exported at one input size, they run at another and agree with the eager model. Tile mode,
+whose windows depend on the input size, refuses in one clear line."""
 import warnings
 
 import numpy as np
@@ -8,32 +10,58 @@ import torch.nn as nn
 
 from c3_dense import C3Block
 
+SIZES = [(2, 3, 15, 13), (3, 3, 24, 40), (1, 3, 7, 9)]
 
-def _model(mode):
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), C3Block(6, mode=mode, norm="bn"),
+
+def _model(mode, window=6):
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), C3Block(window, mode=mode, norm="bn"),
                          nn.ReLU(), nn.Conv2d(8, 4, 1)).eval()
 
 
-@pytest.mark.parametrize("mode", ["resize", "tile"])
-def test_jit_trace(mode):
-    model = _model(mode)
-    x = torch.randn(2, 3, 15, 13)
+def _trace(model, x):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(model, x)
+        return torch.jit.trace(model, x)
+
+
+def test_jit_trace_resize_runs_at_other_sizes():
+    model = _model("resize")
+    traced = _trace(model, torch.randn(*SIZES[0]))
+    for shape in SIZES:  # non-integer factors and a map smaller than the window
+        x = torch.randn(*shape)
+        torch.testing.assert_close(traced(x), model(x))
+    x = torch.randn(2, 3, 12, 18)  # integer factors: the eager fast path uses strided views
     torch.testing.assert_close(traced(x), model(x))
 
 
-@pytest.mark.parametrize("mode", ["resize", "tile"])
-def test_onnx_export_runs_in_onnxruntime(mode, tmp_path):
+def test_jit_trace_native_runs_at_other_batch_sizes():
+    model = _model("native", window=(5, 7))
+    traced = _trace(model, torch.randn(2, 3, 5, 7))
+    x = torch.randn(4, 3, 5, 7)
+    torch.testing.assert_close(traced(x), model(x))
+
+
+def test_tile_mode_refuses_tracing_in_one_line():
+    with pytest.raises(ValueError, match=r"mode=.tile.\) cannot be traced or exported") as info:
+        _trace(_model("tile"), torch.randn(1, 3, 15, 13))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["resize", "native"])
+def test_onnx_dynamic_axes_in_onnxruntime(mode, tmp_path):
     ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install onnxruntime)")
-    model = _model(mode)
-    x = torch.randn(1, 3, 15, 13)
+    native = mode == "native"
+    model = _model(mode, window=(5, 7) if native else 6)
+    sizes = [(1, 3, 5, 7), (3, 3, 5, 7)] if native else [(1, 3, 15, 13), (2, 3, 31, 22)]
     path = tmp_path / "c3.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17,
-                          input_names=["x"], output_names=["y"])
+        torch.onnx.export(model, (torch.randn(*sizes[0]),), str(path), dynamo=False,
+                          opset_version=17, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "batch", 2: "height", 3: "width"},
+                                        "y": {0: "batch", 2: "height", 3: "width"}})
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (y,) = session.run(None, {"x": x.numpy()})
-    np.testing.assert_allclose(y, model(x).detach().numpy(), rtol=1e-4, atol=1e-4)
+    for shape in sizes:
+        x = torch.randn(*shape)
+        (y,) = session.run(None, {"x": x.numpy()})
+        np.testing.assert_allclose(y, model(x).detach().numpy(), rtol=1e-4, atol=1e-4)

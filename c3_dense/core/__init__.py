@@ -1,10 +1,12 @@
 """The framework-free core: only torch is imported here."""
-from .c3 import C3Block, channel_affinity, mix_channels
+from .c3 import C3Block, channel_affinity, channel_groups, mix_channels
 from .c3_reference import reference_forward
 from .diversity import DiversityProbe, channel_diversity
 from .factory import create_block
 from .se import SEBlock
+from .stage import C3Stage
 from .windows import tile_starts, to_windows
 
-__all__ = ["C3Block", "SEBlock", "create_block", "channel_diversity", "DiversityProbe",
-           "reference_forward", "channel_affinity", "mix_channels", "tile_starts", "to_windows"]
+__all__ = ["C3Block", "SEBlock", "C3Stage", "create_block", "channel_diversity",
+           "DiversityProbe", "reference_forward", "channel_affinity", "channel_groups",
+           "mix_channels", "tile_starts", "to_windows"]

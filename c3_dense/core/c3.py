@@ -20,11 +20,14 @@ second layer are all linear, and Σ_j a_ij = 1, so
 and v_i = mean(W2) · h_i + mean(b2). The block therefore mixes the short A/k vectors
 (W3 W2) h_j instead of the long A-vectors z_j and never materialises z. A channel with no
 sender (a group of one with ``include_self=False``) gets the zero message, i.e. W3·0 + b3.
-Affinities, softmax and mixing run in fp32 under autocast.
+Affinities, softmax and mixing run in at least fp32 (half precisions go up, float64 stays),
+with autocast off. The method, its sources and where this block follows which version of the
+authors' code: docs/method.md.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+import math
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -34,6 +37,7 @@ from .windows import MODES, to_windows
 
 VARIANTS = ("full", "enc_dec", "message")
 NORMS = ("none", "bn")
+GROUPINGS = ("equal", "fixed")
 
 
 def _window_pair(window: Union[int, Tuple[int, int], list]) -> Tuple[int, int]:
@@ -59,50 +63,105 @@ def _check_positive_int(name: str, value) -> int:
     return value
 
 
-def _fp32(t: torch.Tensor):
-    """Autocast off: affinities, softmax and mixing stay fp32 (no fp16 overflow or NaN)."""
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """At least fp32: half precisions go up (no fp16 overflow or NaN), float64 stays float64."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _autocast_off(t: torch.Tensor):
+    """Autocast off, so that affinities, softmax and mixing run in :func:`compute_dtype`."""
     return torch.autocast(device_type=t.device.type, enabled=False)
 
 
-def channel_affinity(v: torch.Tensor, group_size: int, include_self: bool) -> torch.Tensor:
-    """Attention weights a_ij from channel summaries ``v`` (N×C), grouped.
+def channel_groups(channels: int, group_size: int, grouping: str = "equal") -> List[int]:
+    """Sizes of the contiguous channel groups inside which messages flow.
 
-    Returns (N, G, S, S) fp32 weights for G groups of S = min(C, group_size) contiguous channels
-    (the last group is padded; padded senders get weight 0). Rows without any sender are zero.
+    ``"equal"`` (the authors' rule): max(1, C // group_size) groups of equal size, e.g. with
+    group_size 512: 768 -> [768], 1024 -> [512, 512], 1280 -> [640, 640]. When C is not a
+    multiple of the group count, the sizes differ by one (the authors' code cannot split such C).
+    ``"fixed"``: groups of exactly ``group_size`` and one smaller remainder group
+    (1280 -> [512, 512, 256]).
     """
-    n, c = v.shape
-    size = min(c, group_size)
-    groups = -(-c // size)
-    padded = groups * size != c
-    v = v.float()
-    if padded:
-        v = F.pad(v, (0, groups * size - c))
-    v = v.reshape(n, groups, size)
+    if grouping not in GROUPINGS:
+        raise ValueError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
+    if grouping == "equal":
+        count = max(1, channels // group_size)
+        base, extra = divmod(channels, count)
+        return [base + 1] * extra + [base] * (count - extra)
+    full, rest = divmod(channels, group_size)
+    return [group_size] * full + ([rest] if rest else [])
+
+
+class _GroupLayout:
+    """Channels laid out as G groups × S slots (S = the largest group); ``index`` is None when
+    all groups have size S (a plain reshape), else a (G, S) map into the channels, where the
+    value C marks an empty slot."""
+
+    def __init__(self, sizes: List[int], device: torch.device):
+        self.channels, self.groups, self.size = sum(sizes), len(sizes), max(sizes)
+        self.sizes = sizes
+        self.index = self.valid = None
+        if any(s != self.size for s in sizes):
+            rows, start = [], 0
+            for s in sizes:
+                rows.append(list(range(start, start + s)) + [self.channels] * (self.size - s))
+                start += s
+            self.index = torch.tensor(rows, device=device)
+            self.valid = torch.nonzero(self.index.reshape(-1) < self.channels).squeeze(1)
+
+    def gather(self, t: torch.Tensor) -> torch.Tensor:
+        """N×C(×D) -> N×G×S(×D); empty slots hold zeros."""
+        n, tail = t.shape[0], t.shape[2:]
+        if self.index is None:
+            return t.reshape(n, self.groups, self.size, *tail)
+        padded = torch.cat([t, t.new_zeros(n, 1, *tail)], dim=1)
+        return padded.index_select(1, self.index.reshape(-1)).reshape(n, self.groups, self.size,
+                                                                      *tail)
+
+    def scatter(self, t: torch.Tensor) -> torch.Tensor:
+        """N×G×S×D -> N×C×D (drops the empty slots)."""
+        n, d = t.shape[0], t.shape[-1]
+        flat = t.reshape(n, self.groups * self.size, d)
+        return flat if self.index is None else flat.index_select(1, self.valid)
+
+
+def _layout(groups: Union[List[int], _GroupLayout], device: torch.device) -> _GroupLayout:
+    return groups if isinstance(groups, _GroupLayout) else _GroupLayout(list(groups), device)
+
+
+def channel_affinity(v: torch.Tensor, groups: List[int], include_self: bool) -> torch.Tensor:
+    """Attention weights a_ij from channel summaries ``v`` (N×C) for channel groups of the
+    sizes ``groups`` (see :func:`channel_groups`).
+
+    Returns (N, G, S, S) weights in :func:`compute_dtype` of ``v`` (S = the largest group;
+    empty slots of smaller groups get weight 0). Rows without any sender are zero.
+    """
+    layout = _layout(groups, v.device)
+    sizes = layout.sizes
+    v = layout.gather(v.to(compute_dtype(v.dtype)))
     scores = -(v[..., :, None] - v[..., None, :]).square()
-    if include_self and not padded:
+    if include_self and layout.index is None:
         return torch.softmax(scores, dim=-1)
-    sender = torch.arange(groups * size, device=v.device).reshape(groups, size)
-    invalid = (sender >= c)[:, None, :].expand(groups, size, size)
+    invalid = torch.zeros(layout.groups, layout.size, layout.size, dtype=torch.bool,
+                          device=v.device)
+    if layout.index is not None:
+        invalid = invalid | (layout.index == layout.channels)[:, None, :]
     if not include_self:
-        receiver = torch.arange(size, device=v.device)
+        receiver = torch.arange(layout.size, device=v.device)
         invalid = invalid | (receiver[:, None] == receiver[None, :])  # no bool eye in ONNX
     # A finite fill (not -inf) keeps rows without senders NaN-free in forward and backward.
-    weights = torch.softmax(scores.masked_fill(invalid, torch.finfo(torch.float32).min), dim=-1)
-    last_group = c - (groups - 1) * size
-    if include_self or last_group > 1:
+    weights = torch.softmax(scores.masked_fill(invalid, torch.finfo(scores.dtype).min), dim=-1)
+    if include_self or min(sizes) > 1:
         return weights  # every receiver has at least one sender
     return weights * (~invalid).any(dim=-1, keepdim=True)  # lone channels: zero message
 
 
-def mix_channels(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """m_i = Σ_j a_ij values_j inside each group; ``values`` is N×C×D, result fp32 N×C×D."""
-    n, c, d = values.shape
-    groups, size = weights.shape[1], weights.shape[2]
-    values = values.float()
-    if groups * size != c:
-        values = F.pad(values, (0, 0, 0, groups * size - c))
-    mixed = torch.matmul(weights, values.reshape(n, groups, size, d))
-    return mixed.reshape(n, groups * size, d)[:, :c]
+def mix_channels(weights: torch.Tensor, values: torch.Tensor, groups: List[int]) -> torch.Tensor:
+    """m_i = Σ_j a_ij values_j inside each group; ``values`` is N×C×D, the result N×C×D in the
+    weights' dtype."""
+    layout = _layout(groups, values.device)
+    mixed = torch.matmul(weights, layout.gather(values.to(weights.dtype)))
+    return layout.scatter(mixed)
 
 
 class C3Block(nn.Module):
@@ -112,7 +171,10 @@ class C3Block(nn.Module):
         window: spatial window (h_w, w_w) or one int for a square; A = h_w·w_w positions.
         mode: ``"resize"`` (default, the authors' final code), ``"tile"`` or ``"native"``.
         reduction: k, the encoder/decoder bottleneck is A // k (at least 1). Paper: 8.
-        group_size: channels exchange messages only inside contiguous groups of this size.
+        group_size, grouping: channels exchange messages only inside contiguous groups:
+            ``"equal"`` (default, the authors' rule) makes max(1, C // group_size) groups of
+            equal size, ``"fixed"`` groups of exactly ``group_size`` plus a remainder group;
+            see :func:`channel_groups`.
         include_self: False = the paper (j ≠ i); True = the authors' code (j = i included).
         norm: ``"bn"`` adds BatchNorm1d over the A positions after the decoder (the older
             code); ``"none"`` (default) has none (the final code).
@@ -124,7 +186,8 @@ class C3Block(nn.Module):
     """
 
     def __init__(self, window: Union[int, Tuple[int, int]] = 14, *, mode: str = "resize",
-                 reduction: int = 8, group_size: int = 512, include_self: bool = False,
+                 reduction: int = 8, group_size: int = 512, grouping: str = "equal",
+                 include_self: bool = False,
                  norm: Optional[str] = "none", final_relu: bool = False, variant: str = "full",
                  zero_init: bool = False) -> None:
         super().__init__()
@@ -139,6 +202,9 @@ class C3Block(nn.Module):
         self.mode = mode
         self.reduction = _check_positive_int("reduction", reduction)
         self.group_size = _check_positive_int("group_size", group_size)
+        if grouping not in GROUPINGS:
+            raise ValueError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
+        self.grouping = grouping
         self.include_self = _check_bool("include_self", include_self)
         self.final_relu = _check_bool("final_relu", final_relu)
         self.zero_init = _check_bool("zero_init", zero_init)
@@ -160,10 +226,12 @@ class C3Block(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Kaiming-normal FC weights, zero biases, BN γ=1 β=0 (authors' code); zero_init last."""
+        """As the authors' final code: Kaiming-normal FC weights, PyTorch's default (uniform)
+        FC biases, BN γ=1 β=0; then, with ``zero_init``, the last layer (or BN) set to zero."""
         for fc in self._linears():
             nn.init.kaiming_normal_(fc.weight, nonlinearity="relu")
-            nn.init.zeros_(fc.bias)
+            bound = 1.0 / math.sqrt(fc.in_features)
+            nn.init.uniform_(fc.bias, -bound, bound)
         if self.norm is not None:
             self.norm.reset_parameters()
         if self.zero_init:
@@ -178,17 +246,22 @@ class C3Block(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"window={self.window}, mode={self.mode!r}, reduction={self.reduction}, "
-                f"group_size={self.group_size}, include_self={self.include_self}, "
+                f"group_size={self.group_size}, grouping={self.grouping!r}, include_self={self.include_self}, "
                 f"norm={self.norm_type!r}, final_relu={self.final_relu}, "
                 f"variant={self.variant!r}, zero_init={self.zero_init}")
 
+    def groups(self, channels: int) -> List[int]:
+        """The sizes of the channel groups for ``channels`` channels."""
+        return channel_groups(channels, self.group_size, self.grouping)
+
     def update(self, vectors: torch.Tensor) -> torch.Tensor:
         """The decoded update x̄ for channel vectors N×C×A (before the residual)."""
+        layout = _GroupLayout(self.groups(int(vectors.shape[1])), vectors.device)
         if self.variant == "message":
-            with _fp32(vectors):
-                weights = channel_affinity(vectors.float().mean(dim=-1), self.group_size,
-                                           self.include_self)
-                out = mix_channels(weights, vectors).to(vectors.dtype)
+            with _autocast_off(vectors):
+                exact = vectors.to(compute_dtype(vectors.dtype))
+                weights = channel_affinity(exact.mean(dim=-1), layout, self.include_self)
+                out = mix_channels(weights, exact, layout).to(vectors.dtype)
         else:
             hidden = F.relu(self.enc_fc1(vectors))                      # h_i: N×C×A/k
             w2, b2 = self.enc_fc2.weight, self.enc_fc2.bias
@@ -196,15 +269,15 @@ class C3Block(nn.Module):
             # (W3 W2) h + W3 b2 = W3 z, computed on the short vectors; see module docstring.
             decoded = F.linear(hidden, w3 @ w2, torch.mv(w3, b2))
             if self.variant == "full":
-                with _fp32(hidden):
-                    summary = F.linear(hidden.float(), w2.float().mean(0, keepdim=True),
-                                       b2.float().mean(0, keepdim=True)).squeeze(-1)  # v_i
-                    weights = channel_affinity(summary, self.group_size, self.include_self)
-                    decoded = mix_channels(weights, decoded).to(hidden.dtype)
+                with _autocast_off(hidden):
+                    dtype = compute_dtype(hidden.dtype)
+                    summary = F.linear(hidden.to(dtype), w2.to(dtype).mean(0, keepdim=True),
+                                       b2.to(dtype).mean(0, keepdim=True)).squeeze(-1)  # v_i
+                    weights = channel_affinity(summary, layout, self.include_self)
+                    decoded = mix_channels(weights, decoded, layout).to(hidden.dtype)
             out = self.dec_fc2(F.relu(decoded + self.dec_fc1.bias))
         if self.norm is not None:
-            n, c, a = out.shape
-            out = self.norm(out.reshape(n * c, a)).reshape(n, c, a)
+            out = self.norm(out.flatten(0, 1)).reshape(out.shape)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,10 +13,10 @@ from .windows import tile_starts
 
 def _messages(block: C3Block, z: torch.Tensor) -> torch.Tensor:
     """m_i = Σ_{j in group(i)} a_ij z_j for one window's C×A matrix ``z``."""
-    c = z.shape[0]
     out = torch.zeros_like(z)
-    for start in range(0, c, block.group_size):
-        group = z[start:start + block.group_size]
+    start = 0
+    for size in block.groups(z.shape[0]):
+        group = z[start:start + size]
         v = group.mean(dim=1)
         for i in range(group.shape[0]):
             senders = [j for j in range(group.shape[0]) if block.include_self or j != i]
@@ -25,6 +25,7 @@ def _messages(block: C3Block, z: torch.Tensor) -> torch.Tensor:
             s = torch.stack([-(v[i] - v[j]) ** 2 for j in senders])
             a = torch.softmax(s, dim=0)
             out[start + i] = sum(a[k] * group[j] for k, j in enumerate(senders))
+        start += size
     return out
 
 

@@ -1,6 +1,6 @@
 """Spatial windows for the C3 block: how a B×C×H×W map becomes N×C×A channel vectors and back.
 
-Three modes (c3-spec §1.1):
+Three modes (docs/method.md, "Spatial window"):
 
 * ``resize`` – nearest-resize the map to the window, and the block's update back to H×W.
 * ``tile``   – cut the map into h_w×w_w windows that cover it (evenly spread, overlapping when
@@ -9,7 +9,10 @@ Three modes (c3-spec §1.1):
   nearest-resized up to the window in that dimension.
 * ``native`` – the window is the map itself; the input size must equal the window.
 
-Everything here is batched tensor indexing; no Python loop touches data.
+Everything here is batched tensor indexing; no Python loop touches data. Under tracing
+(``torch.jit.trace``, ONNX export) resize and native mode take a size-general path, so an
+exported model runs at any input size; tile mode's layout depends on the input size, so it
+refuses to be traced.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import math
 from typing import Callable, Tuple
 
 import torch
+import torch.nn.functional as F
 
 MODES = ("resize", "tile", "native")
 
@@ -57,15 +61,24 @@ def nearest_index(size_in: int, size_out: int, device: torch.device) -> torch.Te
 AddBack = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _needs_fresh_output() -> bool:
+    """With autograd off (inference, or inside a custom autograd Function such as activation
+    checkpointing, whose caller may modify the output in place) the block must return a fresh
+    tensor, not a view; with autograd on, the fused ops that end in a reshape are faster."""
+    return not torch.is_grad_enabled()
+
+
 def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[torch.Tensor, AddBack]:
     """Turn ``x`` (B×C×H×W) into channel vectors (N×C×A) and return the way back.
 
     ``add_back(update)`` takes the block's N×C×A update and returns x + update at full size
     (nearest-resized, or tiles averaged by coverage). Nearest resizing uses strided views and
-    broadcasting for integer factors, else indexing and a 0/1 selection matmul fused with the
-    addition: the same values as F.interpolate, several times faster on CPU.
+    expand for integer factors, else indexing and a 0/1 selection matmul, then the
+    addition: the same values as F.interpolate, several times faster on CPU. With autograd
+    off the result is a fresh tensor, never a view (see ``_needs_fresh_output``).
     """
-    # Plain ints: under tracing/export sizes can be tensors; windows are fixed per input size.
+    if torch.jit.is_tracing():
+        return _traceable_windows(x, window, mode)
     b, c, h, w = (int(v) for v in x.shape)
     wh, ww = window
     area = wh * ww
@@ -85,23 +98,30 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
             small = x[:, :, ::fh, ::fw]
 
             def add_back(u: torch.Tensor) -> torch.Tensor:
-                blocks = x.reshape(b, c, wh, fh, ww, fw) + cast(u).reshape(b, c, wh, 1, ww, 1)
-                return blocks.reshape(b, c, h, w)
+                u = cast(u).reshape(b, c, wh, 1, ww, 1)
+                if _needs_fresh_output():
+                    out = x.clone()
+                    out.view(b, c, wh, fh, ww, fw).add_(u)
+                    return out
+                return (x.reshape(b, c, wh, fh, ww, fw) + u).reshape(b, c, h, w)
         else:
             rows_in, cols_in = nearest_index(h, wh, x.device), nearest_index(w, ww, x.device)
             small = x[:, :, rows_in[:, None], cols_in]
             rows_out = nearest_index(wh, h, x.device)
-            # Columns by a 0/1 selection matrix: x + u_rows @ select in one fused baddbmm
-            # (exact: one 1 per column) is ~2x faster on CPU than gathering, then adding.
+            # Columns by a 0/1 selection matrix (exact: one 1 per column), faster on CPU than
+            # gathering them.
             select = torch.zeros(ww, w, dtype=x.dtype, device=x.device)
             select[nearest_index(ww, w, x.device), torch.arange(w, device=x.device)] = 1
 
             def add_back(u: torch.Tensor) -> torch.Tensor:
                 rows = cast(u).reshape(b, c, wh, ww).index_select(2, rows_out)
+                rows, cols = rows.reshape(b * c, h, ww), select.expand(b * c, ww, w)
                 with torch.autocast(device_type=x.device.type, enabled=False):  # keep x's dtype
-                    out = torch.baddbmm(x.reshape(b * c, h, w), rows.reshape(b * c, h, ww),
-                                        select.expand(b * c, ww, w))
-                return out.reshape(b, c, h, w)
+                    if _needs_fresh_output():
+                        out = x.clone()
+                        out.view(b * c, h, w).baddbmm_(rows, cols)
+                        return out
+                    return torch.baddbmm(x.reshape(b * c, h, w), rows, cols).reshape(b, c, h, w)
 
         return small.reshape(b, c, area), add_back
 
@@ -132,3 +152,24 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
         return vectors, add_back
 
     raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+def _traceable_windows(x: torch.Tensor, window: Tuple[int, int],
+                       mode: str) -> Tuple[torch.Tensor, AddBack]:
+    """to_windows for tracing and export: sizes stay symbolic (the traced graph reads them from
+    the input), nearest resizing is F.interpolate (the values of the fast eager path)."""
+    if mode == "tile":
+        raise ValueError("C3Block(mode='tile') cannot be traced or exported: its windows depend "
+                         "on the input size; export the same weights with mode='resize' "
+                         "(or 'native' for one fixed size)")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "native":
+        return x.flatten(2), lambda u: x + u.to(x.dtype).reshape(x.shape)
+    small = F.interpolate(x, size=window, mode="nearest")
+
+    def add_back(u: torch.Tensor) -> torch.Tensor:
+        u = u.to(x.dtype).reshape(small.shape)
+        return x + F.interpolate(u, size=x.shape[-2:], mode="nearest")
+
+    return small.flatten(2), add_back
