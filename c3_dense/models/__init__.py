@@ -12,7 +12,6 @@ from typing import Callable, Dict, List
 import torch.nn as nn
 
 from .cifar import CifarResNet
-from .imagenet import build_imagenet_resnet
 
 _MODELS: Dict[str, Callable[..., nn.Module]] = {}
 
@@ -25,9 +24,17 @@ def _register_family(prefix: str, make: Callable[..., nn.Module]) -> None:
 for _depth in (20, 32, 44, 56, 62, 74, 86, 98, 110):
     _register_family(f"cifar_resnet{_depth}",
                      (lambda d: lambda **kw: CifarResNet(d, **kw))(_depth))
-_register_family("cifar_wrn20_10", lambda **kw: CifarResNet(20, widen=10, block="wide", **kw))
+_register_family("cifar_wrn20_10", lambda **kw: CifarResNet(20, widen=10, **kw))
+
+
+def _imagenet(depth: int, **kwargs) -> nn.Module:
+    from .imagenet import build_imagenet_resnet  # imports torchvision, only when needed
+
+    return build_imagenet_resnet(depth, **kwargs)
+
+
 for _depth in (18, 50, 101):
-    _register_family(f"resnet{_depth}", (lambda d: lambda **kw: build_imagenet_resnet(d, **kw))(_depth))
+    _register_family(f"resnet{_depth}", (lambda d: lambda **kw: _imagenet(d, **kw))(_depth))
 
 
 def list_models() -> List[str]:
@@ -41,4 +48,4 @@ def create(name: str, **kwargs) -> nn.Module:
     return _MODELS[name](**kwargs)
 
 
-__all__ = ["create", "list_models", "CifarResNet", "build_imagenet_resnet"]
+__all__ = ["create", "list_models", "CifarResNet"]
