@@ -46,7 +46,7 @@ def test_diversity_tool(tmp_path):
                  "--images", os.path.join(root, "VOC", "JPEGImages"), "--out", str(out))
     assert result.returncode == 0, result.stderr
     blocks = json.loads(out.read_text())["blocks"]
-    assert set(blocks) == {"c3.0", "c3.1", "c3.2"}
+    assert set(blocks) == {"stages.0.c3", "stages.1.c3", "stages.2.c3"}
     assert all(0 < v["input"] <= 1 and 0 < v["output"] <= 1 for v in blocks.values())
     bad = run("tools/diversity.py", "--model", "cifar_resnet20_c3", "--images", str(tmp_path / "x"))
     assert bad.returncode == 2 and "no .jpg/.png images" in bad.stderr
@@ -120,7 +120,7 @@ def test_diversity_tool_on_a_detector_backbone(tmp_path):
                  "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     blocks = json.loads(out.read_text())["blocks"]
-    assert set(blocks) == {"bottom_up.c3.res3", "bottom_up.c3.res4", "bottom_up.c3.res5"}
+    assert set(blocks) == {"bottom_up.res3.c3", "bottom_up.res4.c3", "bottom_up.res5.c3"}
     # zero_init: untrained blocks pass their input through, so diversity is unchanged.
     for v in blocks.values():
         assert v["input"] == pytest.approx(v["output"], abs=1e-6)

@@ -11,7 +11,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("c3_dense.detectron2 needs detectron2: run `make test` (it installs it) or "
                       "install detectron2 from source") from exc
 
-from .backbone import (C3Res5ROIHeads, C3ResNet, SERes5ROIHeads, build_c3_resnet_backbone,
+from .backbone import (C3Res5ROIHeads, C3ResNet, SEBasicBlock, SEBottleneckBlock, SERes5ROIHeads,
+                       build_c3_resnet_backbone, build_resnet_stages,
                        build_c3_resnet_fpn_backbone, build_se_resnet_backbone,
                        build_se_resnet_fpn_backbone)
 from .config import add_c3_config

@@ -1,18 +1,18 @@
 """C3 and SE ResNet backbones (C4 and FPN) and the matching res5 ROI heads for detectron2.
 
-Keys of a plain detectron2 ResNet stay where they are, so ImageNet checkpoints load with only
-the new blocks missing:
-
-* C3 in the trunk: ``backbone[.bottom_up].c3.<stage>.*`` (:class:`C3ResNet` runs
-  ``c3[stage]`` in front of ``stage``); in a C4 ROI head: ``roi_heads.res5.c3.*``.
-* SE: ``<stage>.<i>.se.*`` inside every block of MODEL.SE.STAGES.
+The trunk is built stage by stage with ``ResNet.make_stage`` from the MODEL.RESNETS keys, so
+that SE enters through detectron2's ``block_class`` (:class:`SEBottleneckBlock`,
+:class:`SEBasicBlock`) and C3 through :class:`c3_dense.C3Stage` (C3 in front of a stage). Keys
+of a plain detectron2 ResNet stay where they are, so ImageNet checkpoints load with only the new
+blocks missing: ``<stage>.c3.*`` (trunk, and ``roi_heads.res5.c3.*`` in a C4 ROI head) and
+``<stage>.<i>.se.*``.
 
 New blocks always train: FREEZE_AT freezes the pretrained stem/stages (and turns their BN
 into FrozenBN) but never a C3 or SE block, which starts from scratch.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List, Sequence
 
 import torch
 import torch.nn as nn
@@ -20,75 +20,142 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, ROI_HEADS_REGISTRY
 from detectron2.modeling.backbone import FPN, ResNet
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
-from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock, build_resnet_backbone
+from detectron2.modeling.backbone.resnet import BasicBlock, BasicStem, BottleneckBlock
 from detectron2.modeling.roi_heads import Res5ROIHeads
 
-from c3_dense import C3Block, SEBlock
+import c3_dense
+from c3_dense import C3Stage, SEBlock
 
-from .config import c3_block_kwargs, check_c4_roi_head, se_stages
+from .config import STAGE_NAMES, c3_block_kwargs, check_c4_roi_head, se_stages
+
+BLOCKS_PER_STAGE = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
+                    152: [3, 8, 36, 3]}
+
+
+class C3Block(c3_dense.C3Block):
+    """The C3 block as a member of a detectron2 stage: ``ResNet.freeze`` calls ``freeze()`` on
+    every block of a frozen stage, and a new C3 block stays trainable."""
+
+    def freeze(self):
+        return self
+
+
+class SEBottleneckBlock(BottleneckBlock):
+    """BottleneckBlock with SE on the residual branch, before the addition."""
+
+    def __init__(self, *, se_reduction: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        self.se = SEBlock(self.out_channels, reduction=se_reduction, bias=True)
+
+    def forward(self, x):
+        out = self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x)))))
+        shortcut = x if self.shortcut is None else self.shortcut(x)
+        return torch.relu(self.se(out) + shortcut)
+
+    def freeze(self):
+        super().freeze()
+        self.se.requires_grad_(True)  # new: trains even inside a frozen stage
+        return self
+
+
+class SEBasicBlock(BasicBlock):
+    """BasicBlock with SE on the residual branch, before the addition."""
+
+    def __init__(self, *, se_reduction: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        self.se = SEBlock(self.out_channels, reduction=se_reduction, bias=True)
+
+    def forward(self, x):
+        out = self.conv2(torch.relu(self.conv1(x)))
+        shortcut = x if self.shortcut is None else self.shortcut(x)
+        return torch.relu(self.se(out) + shortcut)
+
+    def freeze(self):
+        super().freeze()
+        self.se.requires_grad_(True)
+        return self
+
+
+def build_resnet_stages(cfg, input_shape: ShapeSpec, se: Sequence[str] = ()):
+    """The stem and the four stages (lists of blocks) that MODEL.RESNETS describes, as
+    detectron2's ``build_resnet_backbone`` builds them; stages named in ``se`` use the SE
+    block classes."""
+    res = cfg.MODEL.RESNETS
+    if any(res.DEFORM_ON_PER_STAGE):
+        raise ValueError("MODEL.RESNETS.DEFORM_ON_PER_STAGE: the C3/SE backbones have no "
+                         "deformable blocks; set it to [False, False, False, False]")
+    if res.DEPTH not in BLOCKS_PER_STAGE:
+        raise ValueError(f"MODEL.RESNETS.DEPTH must be one of {sorted(BLOCKS_PER_STAGE)}, "
+                         f"got {res.DEPTH}")
+    basic = res.DEPTH in (18, 34)
+    if basic and (res.RES2_OUT_CHANNELS != 64 or res.NUM_GROUPS != 1 or res.RES5_DILATION != 1):
+        raise ValueError("R-18/34 need MODEL.RESNETS.RES2_OUT_CHANNELS 64, NUM_GROUPS 1 and "
+                         "RES5_DILATION 1")
+    if res.RES5_DILATION not in (1, 2):
+        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {res.RES5_DILATION}")
+    stem = BasicStem(in_channels=input_shape.channels, out_channels=res.STEM_OUT_CHANNELS,
+                     norm=res.NORM)
+    in_channels, out_channels = res.STEM_OUT_CHANNELS, res.RES2_OUT_CHANNELS
+    bottleneck_channels = res.NUM_GROUPS * res.WIDTH_PER_GROUP
+    stages: List[List[nn.Module]] = []
+    for idx, (name, count) in enumerate(zip(STAGE_NAMES, BLOCKS_PER_STAGE[res.DEPTH])):
+        dilation = res.RES5_DILATION if name == "res5" else 1
+        first_stride = 1 if idx == 0 or dilation == 2 else 2
+        kwargs = dict(num_blocks=count, stride_per_block=[first_stride] + [1] * (count - 1),
+                      in_channels=in_channels, out_channels=out_channels, norm=res.NORM)
+        with_se = name in se
+        if basic:
+            kwargs["block_class"] = SEBasicBlock if with_se else BasicBlock
+        else:
+            kwargs.update(block_class=SEBottleneckBlock if with_se else BottleneckBlock,
+                          bottleneck_channels=bottleneck_channels,
+                          stride_in_1x1=res.STRIDE_IN_1X1, dilation=dilation,
+                          num_groups=res.NUM_GROUPS)
+        if with_se:
+            kwargs["se_reduction"] = cfg.MODEL.SE.REDUCTION
+        stages.append(ResNet.make_stage(**kwargs))
+        in_channels, out_channels = out_channels, out_channels * 2
+        bottleneck_channels *= 2
+    return stem, stages
 
 
 # --------------------------------------------------------------------------------------- C3
 class C3ResNet(ResNet):
-    """detectron2's ResNet with a C3 block in front of chosen stages (``self.c3[stage]``)."""
+    """detectron2's ResNet with a C3 block in front of the stages in ``c3_blocks``."""
 
-    def __init__(self, plain: ResNet, c3_kwargs: Dict[str, dict]):
-        stages = [list(stage.children()) for stage in plain.stages]
-        super().__init__(plain.stem, stages, out_features=plain._out_features)
-        self._out_feature_strides = plain._out_feature_strides
-        self._out_feature_channels = plain._out_feature_channels
-        missing = [s for s in c3_kwargs if s not in self.stage_names]
-        if missing:
-            raise ValueError(f"MODEL.C3.STAGES has {missing}, which this backbone does not build "
+    def __init__(self, stem, stages, c3_blocks: Dict[str, nn.Module], out_features=None,
+                 freeze_at: int = 0):
+        super().__init__(stem, stages, out_features=out_features)
+        unknown = [s for s in c3_blocks if s not in self.stage_names]
+        if unknown:
+            raise ValueError(f"MODEL.C3.STAGES has {unknown}, which this backbone does not build "
                              f"(it has {list(self.stage_names)})")
-        self.c3 = nn.ModuleDict({s: C3Block(**kw) for s, kw in c3_kwargs.items()})
-
-    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        outputs = {}
-        x = self.stem(x)
-        if "stem" in self._out_features:
-            outputs["stem"] = x
-        for name, stage in zip(self.stage_names, self.stages):
-            if name in self.c3:
-                x = self.c3[name](x)
-            x = stage(x)
-            if name in self._out_features:
-                outputs[name] = x
-        return outputs
+        for i, name in enumerate(self.stage_names):
+            if name in c3_blocks:
+                self.stages[i] = C3Stage(c3_blocks[name], getattr(self, name))
+                setattr(self, name, self.stages[i])
+        self.freeze(freeze_at)
 
 
-class C3Stage(nn.Sequential):
-    """A stage (nn.Sequential of blocks) with a C3 block in front: keys ``0.*``, ``1.*`` … stay
-    those of the plain stage, the C3 block adds ``c3.*``."""
-
-    def __init__(self, blocks, c3: C3Block):
-        super().__init__(*blocks)
-        self.c3 = c3
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.c3(x)
-        for name, block in self._modules.items():
-            if name != "c3":
-                x = block(x)
-        return x
-
-
-def _trunk_c3_kwargs(cfg, c4: bool) -> Dict[str, dict]:
-    """C3 options per trunk stage; in a C4 model res5's block belongs to the ROI head."""
+def _trunk_c3_blocks(cfg, c4: bool) -> Dict[str, nn.Module]:
+    """C3 blocks per trunk stage; in a C4 model res5's block belongs to the ROI head."""
     kwargs = c3_block_kwargs(cfg)
     check_c4_roi_head(cfg, "c3", kwargs)
-    if c4:
-        kwargs.pop("res5", None)
-    return kwargs
+    return {s: C3Block(**kw) for s, kw in kwargs.items() if not (c4 and s == "res5")}
+
+
+def _c3_trunk(cfg, input_shape: ShapeSpec) -> C3ResNet:
+    stem, stages = build_resnet_stages(cfg, input_shape)
+    out_features = cfg.MODEL.RESNETS.OUT_FEATURES
+    return C3ResNet(stem, stages, _trunk_c3_blocks(cfg, c4="res5" not in out_features),
+                    out_features=out_features, freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT)
 
 
 @BACKBONE_REGISTRY.register()
 def build_c3_resnet_backbone(cfg, input_shape: ShapeSpec):
     """C3-ResNet trunk (C4 when OUT_FEATURES stop before res5; res5's C3 then is the ROI
     head's, see :class:`C3Res5ROIHeads`)."""
-    plain = build_resnet_backbone(cfg, input_shape)
-    c4 = "res5" not in plain.stage_names
-    return C3ResNet(plain, _trunk_c3_kwargs(cfg, c4))
+    return _c3_trunk(cfg, input_shape)
 
 
 def _fpn(cfg, bottom_up):
@@ -100,8 +167,7 @@ def _fpn(cfg, bottom_up):
 @BACKBONE_REGISTRY.register()
 def build_c3_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
     """C3-ResNet + FPN."""
-    plain = build_resnet_backbone(cfg, input_shape)
-    return _fpn(cfg, C3ResNet(plain, _trunk_c3_kwargs(cfg, c4=False)))
+    return _fpn(cfg, _c3_trunk(cfg, input_shape))
 
 
 @ROI_HEADS_REGISTRY.register()
@@ -116,51 +182,16 @@ class C3Res5ROIHeads(Res5ROIHeads):
         kwargs = c3_block_kwargs(cfg)
         if "res5" not in kwargs:
             return res5, out_channels
-        return C3Stage(list(res5.children()), C3Block(**kwargs["res5"])), out_channels
+        return C3Stage(C3Block(**kwargs["res5"]), res5), out_channels
 
 
 # --------------------------------------------------------------------------------------- SE
-class SEBottleneckBlock(BottleneckBlock):
-    """BottleneckBlock with SE on the residual branch, before the addition."""
-
-    def forward(self, x):
-        out = self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x)))))
-        out = self.se(out)
-        shortcut = x if self.shortcut is None else self.shortcut(x)
-        return torch.relu(out + shortcut)
-
-
-class SEBasicBlock(BasicBlock):
-    """BasicBlock with SE on the residual branch, before the addition."""
-
-    def forward(self, x):
-        out = self.se(self.conv2(torch.relu(self.conv1(x))))
-        shortcut = x if self.shortcut is None else self.shortcut(x)
-        return torch.relu(out + shortcut)
-
-
-_SE_CLASSES = {BottleneckBlock: SEBottleneckBlock, BasicBlock: SEBasicBlock}
-
-
-def add_se(blocks, reduction: int) -> None:
-    """Turn detectron2's blocks into their SE versions in place (plain keys unchanged; the
-    new ``se`` module trains even inside a frozen block)."""
-    for block in blocks:
-        if type(block) not in _SE_CLASSES:
-            raise ValueError(f"SE supports {[c.__name__ for c in _SE_CLASSES]}, "
-                             f"not {type(block).__name__}")
-        block.se = SEBlock(block.out_channels, reduction=reduction, bias=True)
-        block.__class__ = _SE_CLASSES[type(block)]
-
-
 def _se_trunk(cfg, input_shape: ShapeSpec) -> ResNet:
-    stages = se_stages(cfg)
-    check_c4_roi_head(cfg, "se", stages)
-    trunk = build_resnet_backbone(cfg, input_shape)
-    for name, stage in zip(trunk.stage_names, trunk.stages):
-        if name in stages:
-            add_se(stage.children(), cfg.MODEL.SE.REDUCTION)
-    return trunk
+    stages_with_se = se_stages(cfg)
+    check_c4_roi_head(cfg, "se", stages_with_se)
+    stem, stages = build_resnet_stages(cfg, input_shape, se=stages_with_se)
+    return ResNet(stem, stages, out_features=cfg.MODEL.RESNETS.OUT_FEATURES,
+                  freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT)
 
 
 @BACKBONE_REGISTRY.register()
@@ -177,11 +208,22 @@ def build_se_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
 
 @ROI_HEADS_REGISTRY.register()
 class SERes5ROIHeads(Res5ROIHeads):
-    """Res5ROIHeads whose res5 blocks carry SE (when MODEL.SE.STAGES has res5)."""
+    """Res5ROIHeads whose res5 blocks carry SE (when MODEL.SE.STAGES has res5): the same
+    stage as Res5ROIHeads builds, with :class:`SEBottleneckBlock` as its block class."""
 
     @classmethod
     def _build_res5_block(cls, cfg):
-        res5, out_channels = super()._build_res5_block(cfg)
-        if "res5" in se_stages(cfg):
-            add_se(res5.children(), cfg.MODEL.SE.REDUCTION)
-        return res5, out_channels
+        if "res5" not in se_stages(cfg):
+            return super()._build_res5_block(cfg)
+        res = cfg.MODEL.RESNETS
+        if res.DEFORM_ON_PER_STAGE[-1]:
+            raise ValueError("MODEL.RESNETS.DEFORM_ON_PER_STAGE: the SE res5 head has no "
+                             "deformable blocks")
+        factor = 2 ** 3  # res5 relative to res2
+        out_channels = res.RES2_OUT_CHANNELS * factor
+        blocks = ResNet.make_stage(
+            SEBottleneckBlock, 3, stride_per_block=[2, 1, 1], in_channels=out_channels // 2,
+            bottleneck_channels=res.NUM_GROUPS * res.WIDTH_PER_GROUP * factor,
+            out_channels=out_channels, num_groups=res.NUM_GROUPS, norm=res.NORM,
+            stride_in_1x1=res.STRIDE_IN_1X1, se_reduction=cfg.MODEL.SE.REDUCTION)
+        return nn.Sequential(*blocks), out_channels

@@ -8,7 +8,7 @@ STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
 
 def add_c3_config(cfg: CN) -> CN:
-    """Add MODEL.C3.* and MODEL.SE.* (defaults: the ImageNet placement of c3-spec §2)."""
+    """Add MODEL.C3.* and MODEL.SE.* (defaults: the ImageNet placement, docs/method.md)."""
     cfg.MODEL.C3 = CN()
     # C3 runs in front of these stages; in C4 models res5 is the ROI head's (C3Res5ROIHeads),
     # where C3 sees each pooled 14×14 ROI feature map, as ImageNet's layer4 input.
@@ -16,6 +16,7 @@ def add_c3_config(cfg: CN) -> CN:
     cfg.MODEL.C3.WINDOWS = [28, 14, 7]  # one per stage: int (square) or [h, w]
     cfg.MODEL.C3.REDUCTION = 8
     cfg.MODEL.C3.GROUP_SIZE = 512
+    cfg.MODEL.C3.GROUPING = "equal"  # equal: C // GROUP_SIZE equal groups (authors) | fixed
     cfg.MODEL.C3.SPATIAL_MODE = "resize"  # resize | tile | native
     cfg.MODEL.C3.INCLUDE_SELF = False  # False: the paper (j != i); True: the authors' code
     cfg.MODEL.C3.NORM = "none"  # none | bn (BatchNorm1d over the window's positions)
@@ -51,9 +52,11 @@ def c3_block_kwargs(cfg: CN) -> dict:
         raise ValueError(f"MODEL.C3.WINDOWS has {len(windows)} entries for {len(stages)} "
                          f"MODEL.C3.STAGES {stages}; give one window per stage")
     common = dict(mode=c3.SPATIAL_MODE, reduction=c3.REDUCTION, group_size=c3.GROUP_SIZE,
+                  grouping=c3.GROUPING,
                   include_self=c3.INCLUDE_SELF, norm=c3.NORM, final_relu=c3.FINAL_RELU,
                   variant=c3.VARIANT, zero_init=c3.ZERO_INIT)
     keys = dict(mode="SPATIAL_MODE", reduction="REDUCTION", group_size="GROUP_SIZE",
+                grouping="GROUPING",
                 include_self="INCLUDE_SELF", norm="NORM", final_relu="FINAL_RELU",
                 variant="VARIANT", zero_init="ZERO_INIT", window="WINDOWS")
     out = {}
