@@ -143,3 +143,96 @@ def test_amp_without_cuda_is_one_clear_error(data_base, tmp_path):
     line = _error_line(train(data_base, tmp_path, extra=["SOLVER.MAX_ITER", "1",
                                                          "SOLVER.AMP.ENABLED", "True"]))
     assert "SOLVER.AMP.ENABLED needs a CUDA GPU" in line
+
+
+# --------------------------------------------------------------- weights files and run folders
+class _RunsCode:
+    """A "weights file" whose unpickling would run a command."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _crafted_pkl(tmp_path):
+    import pickle
+    marker = tmp_path / "code_ran"
+    path = tmp_path / "R-50.pkl"
+    path.write_bytes(pickle.dumps({"model": {"stem.conv1.weight": _RunsCode(marker)},
+                                   "__author__": "x"}))
+    return path, marker
+
+
+@pytest.fixture(scope="module")
+def finished_run(data_base, tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished")
+    result = train(data_base, out, extra=["SOLVER.MAX_ITER", "2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_crafted_pkl_never_runs_code_in_any_loader(data_base, finished_run, tmp_path):
+    import shutil
+    path, marker = _crafted_pkl(tmp_path)
+    config = os.path.join(DEMO, "faster_rcnn_R_18_FPN_c3.yaml")
+    resumed = tmp_path / "resumed"
+    shutil.copytree(finished_run, resumed)
+    shutil.copy(path, resumed / "model_0000009.pkl")
+    (resumed / "last_checkpoint").write_text("model_0000009.pkl")
+    calls = {
+        "MODEL.WEIGHTS": train(data_base, tmp_path / "o1", extra=["SOLVER.MAX_ITER", "1",
+                                                                   "MODEL.WEIGHTS", str(path)]),
+        "eval.py det": run_tool([os.path.join("tools", "eval.py"), "det", "--config-file", config,
+                                 "--weights", str(path), "--output-dir", str(tmp_path / "o2")],
+                                data_base),
+        "--resume": train(data_base, resumed, extra=["SOLVER.MAX_ITER", "4"], flags=["--resume"]),
+        "diversity.py": run_tool([os.path.join("tools", "diversity.py"), "--det-config", config,
+                                  "--weights", str(path), "--size", "32", "--limit", "2"],
+                                 data_base),
+    }
+    for name, result in calls.items():
+        line = _error_line(result)
+        assert "refusing to unpickle" in line and "R-50.pkl" in line or \
+            "model_0000009.pkl" in line, (name, line)
+    assert not marker.exists()
+
+
+def test_c3_checkpoint_under_the_plain_config_is_refused(data_base, finished_run, tmp_path):
+    line = _error_line(train(data_base, tmp_path / "plain", config="faster_rcnn_R_18_FPN.yaml",
+                             extra=["SOLVER.MAX_ITER", "1", "MODEL.WEIGHTS",
+                                    str(finished_run / "model_final.pth")]))
+    assert "C3/SE blocks" in line and "_c3" in line
+
+
+def test_a_finished_run_is_not_overwritten(data_base, finished_run, tmp_path):
+    before = (finished_run / "model_final.pth").read_bytes()
+    line = _error_line(train(data_base, finished_run, extra=["SOLVER.MAX_ITER", "2"]))
+    assert "already holds a run" in line and "--resume" in line and "--overwrite" in line
+    assert (finished_run / "model_final.pth").read_bytes() == before
+    line = _error_line(train(data_base, tmp_path / "x", extra=[
+        "SOLVER.MAX_ITER", "1", "OUTPUT_DIR", str(finished_run / "model_final.pth")]))
+    assert "is a file, not a folder" in line
+
+
+@pytest.mark.parametrize("damage", ["truncated newest", "empty last_checkpoint"])
+def test_resume_falls_back_to_the_newest_readable_checkpoint(data_base, tmp_path, damage):
+    out = tmp_path / "run"
+    first = train(data_base, out, extra=["SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    good = (out / "model_0000001.pth").read_bytes()
+    if damage == "truncated newest":
+        data = (out / "model_final.pth").read_bytes()
+        (out / "model_final.pth").write_bytes(data[: len(data) // 3])
+    else:
+        (out / "last_checkpoint").write_text("")
+    resumed = train(data_base, out, extra=["SOLVER.MAX_ITER", "6"], flags=["--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    if damage == "truncated newest":
+        assert "resume: skipping" in resumed.stderr and "model_final.pth" in resumed.stderr
+        assert "Starting training from iteration 4" in log  # model_0000003.pth
+    else:
+        assert "Starting training from iteration 4" in log  # newest of the model_*.pth
+    assert (out / "model_0000001.pth").read_bytes() == good

@@ -24,6 +24,7 @@ import torch  # noqa: E402
 from c3_dense import DiversityProbe  # noqa: E402
 from c3_dense.errors import UserInputError, run_cli  # noqa: E402
 from c3_dense.models import create, list_models  # noqa: E402
+from c3_dense.weights import check_state_dict_fits, load_torch_file  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -78,11 +79,15 @@ def measure(args) -> None:
     if args.weights:
         if not os.path.isfile(args.weights):
             raise UserInputError(f"weights file {args.weights} not found")
-        state = torch.load(args.weights, map_location="cpu")
-        state = state.get("state_dict", state.get("model", state))
-        result = model.load_state_dict(state, strict=False)
-        if result.unexpected_keys or any("c3" not in k for k in result.missing_keys):
-            raise UserInputError(f"weights {args.weights} do not fit {args.model}")
+        state = load_torch_file(args.weights)
+        state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else None
+        if not isinstance(state, dict):
+            raise UserInputError(f"weights {args.weights} hold no state_dict")
+        fit = check_state_dict_fits(model, state)
+        if fit:
+            raise UserInputError(f"weights {args.weights} do not fit {args.model}: {fit}; use "
+                                 "weights of that model")
+        model.load_state_dict(state, strict=False)
     folder = args.images
     if folder is None:
         from c3_dense.data import make_demo_dataset

@@ -6,6 +6,7 @@ detectron2's own command line:
     python tools/train_det.py --config-file configs/detectron2/PascalVOC0712/faster_rcnn_R_50_FPN_c3.yaml
     python tools/train_det.py --config-file CFG --num-gpus 8 [--num-machines N --machine-rank R --dist-url URL]
     python tools/train_det.py --config-file CFG --resume            # continue from the last checkpoint
+    python tools/train_det.py --config-file CFG --overwrite         # train again into a used OUTPUT_DIR
     python tools/train_det.py --config-file CFG --eval-only MODEL.WEIGHTS output/model_final.pth
     python tools/train_det.py --config-file CFG SOLVER.IMS_PER_BATCH 4 MODEL.C3.INCLUDE_SELF True
 
@@ -21,9 +22,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from detectron2.engine import default_argument_parser, default_setup, launch  # noqa: E402
 
 import c3_dense.detectron2  # noqa: E402,F401  (registers the backbones and demo data)
-from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate, load_model,  # noqa: E402
-                                        per_dataset, setup_cfg, write_metrics)
-from c3_dense.errors import UserInputError, run_cli  # noqa: E402
+from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate,  # noqa: E402
+                                        finished_run_files, load_model, per_dataset,
+                                        setup_cfg, write_metrics)
+from c3_dense.errors import UserInputError, check_output_dir, run_cli  # noqa: E402
 
 
 def check(args):
@@ -40,6 +42,13 @@ def check(args):
             raise UserInputError("SOLVER.AMP.ENABLED needs a CUDA GPU (detectron2's AMPTrainer); "
                                  "add `SOLVER.AMP.ENABLED False` on this machine")
     check_datasets(cfg, train=not args.eval_only)
+    check_output_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
+    if not args.eval_only and not args.resume and not args.overwrite:
+        done = finished_run_files(cfg.OUTPUT_DIR)
+        if done:
+            raise UserInputError(f"OUTPUT_DIR {cfg.OUTPUT_DIR} already holds a run ({done[0]}); "
+                                 "pass --resume to continue it, set another OUTPUT_DIR, or "
+                                 "--overwrite to train over it")
     return cfg
 
 
@@ -65,7 +74,10 @@ def main(args):
 
 
 def run(argv=None) -> int:
-    args = default_argument_parser().parse_args(argv)
+    parser = default_argument_parser()
+    parser.add_argument("--overwrite", action="store_true",
+                        help="train into an OUTPUT_DIR that already holds checkpoints")
+    args = parser.parse_args(argv)
 
     def check_then_launch():
         # Config and data errors surface here once, not in every spawned worker.

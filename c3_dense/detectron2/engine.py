@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import sys
 import weakref
 from collections import OrderedDict
 from typing import Dict, Iterable, Optional
@@ -21,6 +22,7 @@ from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
 from c3_dense.errors import UserInputError
+from c3_dense.weights import UnreadableWeightsFile, load_torch_file, load_weights_pickle
 
 from .config import add_c3_config, check_c3_se_config
 from .data import check_dataset
@@ -76,10 +78,52 @@ def check_datasets(cfg: CfgNode, train: bool = True) -> None:
         check_dataset(name)
 
 
+def finished_run_files(output_dir: str):
+    """Checkpoints of an earlier run in ``output_dir`` (what training there would overwrite)."""
+    if not os.path.isdir(output_dir):
+        return []
+    names = sorted(os.listdir(output_dir))
+    return [n for n in names if n == "last_checkpoint" or re.fullmatch(r"model_\w+\.pth", n)]
+
+
+def _checkpoint_iteration(path: str) -> float:
+    match = re.fullmatch(r"model_(\d+)\.pth", os.path.basename(path))
+    if match:
+        return int(match.group(1))
+    return float("inf") if os.path.basename(path) == "model_final.pth" else -1
+
+
 class C3Checkpointer(DetectionCheckpointer):
-    """DetectionCheckpointer that accepts a plain ResNet's weights for a C3/SE model (the new
-    blocks' keys are the only ones missing, logged once by detectron2) but refuses weights
-    of another architecture instead of silently skipping what does not fit."""
+    """DetectionCheckpointer that
+
+    * reads ``.pkl`` weights with a restricted unpickler (never runs code from a file) and
+      ``.pth`` with torch's ``weights_only`` loader;
+    * accepts a plain ResNet's weights for a C3/SE model (only the new blocks' keys missing,
+      logged once by detectron2) but refuses weights of another architecture: tensors of
+      other shapes, missing trunk tensors, or tensors this model does not have (e.g. a C3
+      checkpoint under a plain config);
+    * resumes from the newest checkpoint that loads when the newest one is truncated or
+      ``last_checkpoint`` is empty, and says so.
+    """
+
+    def _load_file(self, filename):
+        if filename.endswith(".pkl"):
+            with open(filename, "rb") as f:
+                data = load_weights_pickle(f, filename)
+            if not isinstance(data, dict):
+                raise UnreadableWeightsFile(f"weights file {filename} holds no dict of weights")
+            if "model" in data and "__author__" in data:  # detectron2's own .pkl format
+                return data
+            blobs = data.get("blobs", data)  # MSRA/Caffe2: detection files keep them in "blobs"
+            return {"model": {k: v for k, v in blobs.items() if not k.endswith("_momentum")},
+                    "__author__": "Caffe2", "matching_heuristics": True}
+        if filename.endswith(".pyth"):
+            raise UserInputError(f"weights file {filename}: pycls .pyth files are not supported "
+                                 "here; convert it to a .pth state dict")
+        return super()._load_file(filename)
+
+    def _torch_load(self, f):
+        return load_torch_file(f)
 
     def _load_model(self, checkpoint):
         incompatible = super()._load_model(checkpoint)
@@ -92,6 +136,14 @@ class C3Checkpointer(DetectionCheckpointer):
                 f"weights {source} do not fit this model: {len(shapes)} tensors have other "
                 f"shapes (e.g. {shapes[0]}); use weights of the same architecture "
                 "(MODEL.RESNETS.DEPTH, C4/FPN, number of classes for a full detector)")
+        unexpected = list(incompatible.unexpected_keys)
+        if unexpected:
+            extra = [k for k in unexpected if _NEW_BLOCK_KEY.search(k)]
+            what = (f"its C3/SE blocks (e.g. {extra[0]}) are not in this model - use the "
+                    "config it was trained with (the _c3/_se one)" if extra else
+                    f"{len(unexpected)} of its tensors are not in this model (e.g. "
+                    f"{unexpected[0]}) - use weights of the same architecture")
+            raise UserInputError(f"weights {source} do not fit this model: {what}")
         model_keys = [k for k in self.model.state_dict() if _TRUNK_KEY.search(k)
                       and not _NEW_BLOCK_KEY.search(k)]
         missing = [k for k in incompatible.missing_keys if _TRUNK_KEY.search(k)
@@ -110,6 +162,37 @@ class C3Checkpointer(DetectionCheckpointer):
             raise UserInputError(f"weights file {path} not found; set MODEL.WEIGHTS to a local "
                                  "checkpoint (.pth/.pkl) or to \"\" to start from scratch")
         return super().load(path, *args, **kwargs)
+
+    def resume_candidates(self):
+        """Checkpoints to resume from, best first: the one ``last_checkpoint`` names, then
+        every ``model_*.pth`` of the output folder, newest first."""
+        named = self.get_checkpoint_file() if self.has_checkpoint() else ""
+        named = named if named and os.path.isfile(named) and not os.path.isdir(named) else ""
+        others = sorted((p for p in self.get_all_checkpoint_files()
+                         if _checkpoint_iteration(p) >= 0 and p != named),
+                        key=_checkpoint_iteration, reverse=True)
+        return ([named] if named else []) + others
+
+    def resume_or_load(self, path, *, resume=True):
+        if not resume:
+            return self.load(path, checkpointables=[])
+        for candidate in self.resume_candidates():
+            try:  # read it whole first: nothing is loaded from a file that cannot be read
+                if candidate.endswith(".pkl"):
+                    with open(candidate, "rb") as f:
+                        load_weights_pickle(f, candidate)
+                else:
+                    load_torch_file(candidate)
+            except UnreadableWeightsFile as exc:
+                message = f"resume: skipping {candidate}: {exc}"
+                logger.warning(message)
+                print(f"warning: {message}", file=sys.stderr)
+                continue
+            return self.load(candidate)
+        if self.has_checkpoint():
+            logger.warning("resume: no readable checkpoint in %s; starting from %s",
+                           self.save_dir, path or "scratch")
+        return self.load(path, checkpointables=[])
 
 
 @contextlib.contextmanager

@@ -1,0 +1,117 @@
+"""Reading weights files without running code from them (framework-free).
+
+A pickle can name any Python callable, and unpickling calls it: a crafted ``.pkl`` "weights"
+file could run arbitrary code. The model files that are plain pickles (MSRA/Detectron ImageNet
+``.pkl``, detectron2's converted torchvision ``.pkl``) hold only dicts, lists, strings, numbers
+and numpy arrays. :func:`load_weights_pickle` admits exactly those and refuses every other
+global with :class:`UnsafeWeightsFile`. (``.pth`` files are read with torch's
+``weights_only=True`` loader, torch's default since 2.6.)
+"""
+from __future__ import annotations
+
+import pickle
+from typing import Any, BinaryIO
+
+import torch
+
+from .errors import UserInputError
+
+# (module, name) pairs a numpy array or scalar pickles as, across numpy 1.x (numpy.core) and
+# 2.x (numpy._core), plus the container types model files use.
+_ALLOWED_GLOBALS = {
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5
+}
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """What protocol-2 pickles call (as ``_codecs.encode``) to rebuild bytes; only latin-1."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"unexpected bytes encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+class UnsafeWeightsFile(UserInputError):
+    """The file asks to load something a weights file does not hold."""
+
+
+class UnreadableWeightsFile(UserInputError):
+    """The file is truncated, corrupt or not a weights file at all."""
+
+
+class _WeightsUnpickler(pickle.Unpickler):
+    def __init__(self, f: BinaryIO, source: str):
+        super().__init__(f, encoding="latin1")  # MSRA files were written by Python 2
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes
+        raise UnsafeWeightsFile(
+            f"weights file {self.source} asks to load {module}.{name}, which weights files do "
+            "not hold; refusing to unpickle it (it could run code) - use a genuine checkpoint")
+
+    def persistent_load(self, pid):
+        raise UnreadableWeightsFile(f"weights file {self.source} is a torch checkpoint, not a "
+                                    "pickle; name it .pth")
+
+
+def load_weights_pickle(f: BinaryIO, source: str) -> Any:
+    """Unpickle a ``.pkl`` weights file, admitting only containers, numbers, strings and numpy
+    arrays (UnsafeWeightsFile for anything else, UnreadableWeightsFile when it is broken)."""
+    try:
+        return _WeightsUnpickler(f, source).load()
+    except UserInputError:
+        raise
+    except Exception as exc:  # truncated or not a pickle: EOFError, UnpicklingError, ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UnreadableWeightsFile(f"weights file {source} cannot be read ({reason}); it is "
+                                    "truncated or not a weights file - use an intact copy"
+                                    ) from None
+
+
+def load_torch_file(path: str):
+    """torch.load with torch's safe ``weights_only=True`` loader; a broken file or one holding
+    code becomes one clear error (UnreadableWeightsFile / UnsafeWeightsFile)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling error"
+        if "Weights only load failed" in str(exc) or "Unsupported global" in str(exc):
+            raise UnsafeWeightsFile(f"weights file {path} holds Python objects that weights "
+                                    "files do not hold; refusing to load them (they could run "
+                                    "code) - use a genuine checkpoint") from None
+        raise UnreadableWeightsFile(f"weights file {path} cannot be read ({first}); it is "
+                                    "truncated or not a checkpoint - use an intact copy") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableWeightsFile(f"weights file {path} cannot be read ({first}); it is "
+                                    "truncated or not a checkpoint - use an intact copy") from None
+
+
+def _is_new_block_key(key: str) -> bool:
+    parts = key.split(".")
+    return "c3" in parts or "se" in parts or "se_plugin" in parts or "c3_plugin" in parts
+
+
+def check_state_dict_fits(model: torch.nn.Module, state: dict) -> str:
+    """What keeps ``state`` from being ``model``'s weights, or "" when it fits: tensors of
+    other shapes, tensors the model does not have, or missing tensors other than the C3/SE
+    blocks a plain checkpoint cannot hold (those start from their own init)."""
+    own = model.state_dict()
+    shapes = [k for k, v in own.items() if k in state and hasattr(state[k], "shape")
+              and tuple(state[k].shape) != tuple(v.shape)]
+    unexpected = [k for k in state if k not in own]
+    missing = [k for k in own if k not in state and not _is_new_block_key(k)]
+    if shapes:
+        return f"{len(shapes)} tensors have other shapes (e.g. {shapes[0]})"
+    if unexpected:
+        return f"{len(unexpected)} of its tensors are not in the model (e.g. {unexpected[0]})"
+    if missing:
+        return f"{len(missing)} of the model's tensors are missing (e.g. {missing[0]})"
+    return ""
