@@ -140,3 +140,59 @@ def test_torchrun_launcher_on_two_cpu_processes(voc_root, tmp_path):
     log = "\n".join(open(p).read() for p in glob.glob(str(tmp_path / "*" / "*.log")))
     assert "Distributed training: True" in log
     assert (tmp_path / "iter_2.pth").exists()
+
+
+@pytest.fixture(scope="module")
+def finished_seg_run(voc_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("segrun")
+    result = train(work, voc_root, 4)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work
+
+
+def test_checkpoints_of_other_models_are_refused(voc_root, finished_seg_run, tmp_path):
+    import torch
+    state = torch.load(finished_seg_run / "iter_4.pth", weights_only=True, map_location="cpu")
+    # A detectron2-style checkpoint: other keys altogether.
+    torch.save({"model": {"backbone.bottom_up.stem.conv1.weight": torch.zeros(64, 3, 7, 7)}},
+               tmp_path / "d2.pth")
+    line = _error(train(tmp_path / "w1", voc_root, 2,
+                        opts=[f"load_from={tmp_path / 'd2.pth'}"]))
+    assert "from another model" in line
+    # The C3 model's checkpoint with one extra tensor: refused by eval.py seg too.
+    state["state_dict"]["backbone.extra.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "extra.pth")
+    line = _error(run([os.path.join("tools", "eval.py"), "seg", CONFIG, str(tmp_path / "extra.pth"),
+                       "--work-dir", str(tmp_path / "ev"), "--cfg-options", *data_options(voc_root)]))
+    assert "not in the model" in line and "backbone.extra.weight" in line
+    # A plain segmentor's checkpoint under the C3 config is fine for fine-tuning (load_from).
+    plain = os.path.join(ROOT, "configs", "mmseg", "demo", "deeplabv2_r18-d8_demo.py")
+    del state["state_dict"]["backbone.extra.weight"]
+    for key in [k for k in state["state_dict"] if ".c3." in k]:
+        del state["state_dict"][key]
+    torch.save({"state_dict": state["state_dict"]}, tmp_path / "plain.pth")
+    ok = train(tmp_path / "w2", voc_root, 1, opts=[f"load_from={tmp_path / 'plain.pth'}"])
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert plain  # the demo's plain config is the source of such files
+
+
+def test_finished_seg_run_is_not_overwritten(voc_root, finished_seg_run):
+    before = (finished_seg_run / "iter_4.pth").read_bytes()
+    line = _error(train(finished_seg_run, voc_root, 4))
+    assert "already holds a run" in line and "--resume" in line and "--overwrite" in line
+    assert (finished_seg_run / "iter_4.pth").read_bytes() == before
+
+
+def test_seg_resume_skips_a_truncated_newest_checkpoint(voc_root, tmp_path):
+    work = tmp_path / "work"
+    assert train(work, voc_root, 4).returncode == 0
+    good = (work / "iter_2.pth").read_bytes()
+    data = (work / "iter_4.pth").read_bytes()
+    (work / "iter_4.pth").write_bytes(data[: len(data) // 3])
+    resumed = train(work, voc_root, 6, extra=["--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resume: skipping" in resumed.stderr and "iter_4.pth" in resumed.stderr
+    logs = "\n".join(open(p).read() for p in glob.glob(str(work / "*" / "*.log")))
+    assert "resumed epoch: 0, iter: 2" in logs
+    assert (work / "iter_2.pth").read_bytes() == good
+    assert (work / "iter_6.pth").exists()

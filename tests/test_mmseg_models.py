@@ -62,7 +62,8 @@ def test_c3_backbone_shapes_channels_and_identity(depth, channels):
     kw = dict(depth=depth, dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1))
     c3 = build(dict(type="C3ResNetV1c", c3_windows=(16, 8, 8), **kw))
     c3.init_weights()
-    assert set(c3.c3.keys()) == {"layer2", "layer3", "layer4"}
+    assert [n for n in ("layer1", "layer2", "layer3", "layer4") if hasattr(getattr(c3, n), "c3")] \
+        == ["layer2", "layer3", "layer4"]
     x = torch.randn(2, 3, 96, 128)
     c3.eval()  # mmseg's ResNet.train() returns None, so no chaining
     outs = c3(x)
@@ -71,7 +72,7 @@ def test_c3_backbone_shapes_channels_and_identity(depth, channels):
     plain = build(dict(type="ResNetV1c", **kw))
     plain.eval()
     missing = c3.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert missing and all(k.startswith("c3.") for k in missing)
+    assert missing and all(k.split(".")[1] == "c3" for k in missing)
     with torch.no_grad():
         for a, b in zip(plain(x), c3(x)):
             assert torch.equal(a, b)
@@ -185,3 +186,96 @@ def test_checkpoint_allow_list_is_narrow(tmp_path):
     torch.save({"x": Sneaky()}, tmp_path / "sneaky.pth")
     with pytest.raises(Exception, match="only mmengine HistoryBuffer statistics"):
         torch.load(tmp_path / "sneaky.pth")
+
+
+def _plain_and_c3(tmp_path, **c3_cfg):
+    kw = dict(depth=18, dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1))
+    plain = build(dict(type="ResNetV1c", **kw))
+    c3 = build(dict(type="C3ResNetV1c", c3_windows=(8, 4, 4), c3_cfg=c3_cfg, **kw))
+    return kw, plain, c3
+
+
+def test_c3_checkpoint_keeps_its_c3_weights_through_init_cfg(tmp_path):
+    # The paper's protocol: a backbone trained with C3 is loaded through Pretrained; mmengine
+    # runs the children's init_weights first, then the checkpoint, so C3 weights survive.
+    kw, _, trained = _plain_and_c3(tmp_path, zero_init=False)
+    path = tmp_path / "c3_backbone.pth"
+    torch.save({"state_dict": trained.state_dict()}, path)
+    fresh = build(dict(type="C3ResNetV1c", c3_windows=(8, 4, 4),
+                       init_cfg=dict(type="Pretrained", checkpoint=str(path)), **kw))
+    fresh.init_weights()
+    for key, value in trained.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    assert fresh.layer2.c3.dec_fc2.weight.abs().sum() > 0
+
+
+def test_plain_checkpoint_through_pretrained_leaves_c3_at_identity(tmp_path):
+    kw, plain, _ = _plain_and_c3(tmp_path)
+    path = tmp_path / "resnet18_v1c.pth"
+    torch.save(plain.state_dict(), path)  # mmseg's ImageNet files: a bare state dict
+    c3 = build(dict(type="C3ResNetV1c", c3_windows=(8, 4, 4), pretrained=str(path),
+                    c3_cfg=dict(norm="bn"), **kw))
+    c3.init_weights()
+    plain.eval(), c3.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(plain(x), c3(x)):
+            assert torch.equal(a, b)
+
+
+def test_c3_plugin_with_bn_is_identity_at_init_inside_a_plain_resnet():
+    model = build(dict(type="ResNetV1c", depth=50, plugins=[
+        dict(cfg=dict(type="C3Plugin", window=4, norm="bn"), position="after_conv3",
+             stages=(False, True, False, False))]))
+    model.init_weights()
+    plugins = [m for m in model.modules() if isinstance(m, C3Block)]
+    assert plugins and all(torch.equal(p.norm.weight, torch.zeros_like(p.norm.weight))
+                           for p in plugins)
+    model.eval()
+    x = torch.randn(1, 256, 16, 16)
+    assert all(torch.equal(p(x), x) for p in plugins)
+
+
+def test_c3_plugin_after_conv3_with_checkpointing_trains():
+    model = build(dict(type="ResNetV1c", depth=50, with_cp=True, plugins=[
+        dict(cfg=dict(type="C3Plugin", window=4), position="after_conv3",
+             stages=(False, True, True, True))]))
+    model.train()
+    x = torch.randn(1, 3, 64, 64, requires_grad=True)
+    model(x)[-1].sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("kind", ["SEResNetV1c", "C3ResNetV1c"])
+def test_frozen_stages_keep_new_blocks_trainable(kind):
+    cfg = dict(type=kind, depth=50, frozen_stages=2)
+    if kind == "C3ResNetV1c":
+        cfg.update(c3_windows=(8, 4, 4), plugins=[dict(cfg=dict(type="C3Plugin", window=4),
+                                                       position="after_conv3",
+                                                       stages=(True, True, False, False))])
+    model = build(cfg)
+    model.train()
+    new = [m for m in model.modules() if isinstance(m, (C3Block, SEBlock))]
+    frozen_layers = [model.layer1, model.layer2]
+    in_frozen = [m for layer in frozen_layers for m in layer.modules() if m in new]
+    assert in_frozen
+    assert all(p.requires_grad for m in new for p in m.parameters())
+    assert all(m.training for m in new)
+    assert not model.layer1[0].conv1.weight.requires_grad
+    assert not model.layer2[-1].conv1.weight.requires_grad
+    assert not model.layer1[0].bn1.training
+
+
+def test_real_config_with_pretrained_builds_twice(tmp_path):
+    # tools/train_seg.py checks the model, then the Runner builds it again from the same
+    # config: the first build must not leave `pretrained` in the backbone's config.
+    voc = os.path.join(CONFIGS, "deeplabv2", "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3.py")
+    weights = tmp_path / "resnet50_v1c.pth"
+    torch.save(build(dict(type="ResNetV1c", depth=50)).state_dict(), weights)
+    cfg = load_config(voc, {"model.pretrained": str(weights)})
+    first = build_model(cfg, voc)
+    second = build_model(cfg, voc)
+    assert cfg.model.backbone.get("pretrained") is None
+    for model in (first, second):
+        model.init_weights()
+    assert torch.equal(first.backbone.layer1[0].conv1.weight, second.backbone.layer1[0].conv1.weight)

@@ -3,6 +3,7 @@
 
     python tools/train_seg.py configs/mmseg/deeplabv2/deeplabv2_r101-d8_4xb4-20k_voc12aug-512x512_c3.py
     python tools/train_seg.py CONFIG --work-dir DIR --resume --amp --cfg-options k=v ...
+    python tools/train_seg.py CONFIG --work-dir DIR --overwrite    # train again into a used work_dir
     torchrun --nproc_per_node 4 tools/train_seg.py CONFIG --launcher pytorch
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ def parse_args(argv=None):
     ap.add_argument("--resume", action="store_true",
                     help="resume from the latest checkpoint in the work_dir automatically")
     ap.add_argument("--amp", action="store_true", help="enable automatic-mixed-precision training")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="train into a work_dir that already holds checkpoints")
     ap.add_argument("--cfg-options", nargs="+", action=DictAction,
                     help="override settings in the config, key=value (e.g. model.pretrained=None)")
     ap.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
@@ -41,7 +44,7 @@ def main(argv=None) -> int:
     from c3_dense.mmseg.engine import load_config, train
     return run_cli(lambda: train(load_config(args.config, args.cfg_options, args.work_dir),
                                  args.config, resume=args.resume, amp=args.amp,
-                                 launcher=args.launcher))
+                                 launcher=args.launcher, overwrite=args.overwrite))
 
 
 if __name__ == "__main__":

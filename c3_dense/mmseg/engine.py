@@ -5,14 +5,18 @@ Importing this module runs ``c3_dense.mmseg`` first (its package): the registrat
 mmcv.ops stand-in and the checkpoint allow-list are in place before any config is read."""
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
+import re
+import sys
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 
-from c3_dense.errors import UserInputError
+from c3_dense.errors import UserInputError, check_output_dir
+from c3_dense.weights import UnreadableWeightsFile, check_state_dict_fits, load_torch_file
 
 # Top-level keys of mmseg configs: Runner arguments and the usual helper variables.
 _KNOWN_TOP_LEVEL = {
@@ -66,7 +70,9 @@ def build_model(cfg, source: str = "the config"):
     scope = cfg.get("default_scope", "mmseg") or "mmseg"
     try:
         with DefaultScope.overwrite_default_scope(scope):
-            return MODELS.build(cfg.model)
+            # A copy: EncoderDecoder writes `pretrained` into its backbone's config, and the
+            # Runner, which builds from the same config later, would then find it twice.
+            return MODELS.build(copy.deepcopy(cfg.model))
     except TypeError as exc:
         if "unexpected keyword argument" in str(exc) or "got an unexpected" in str(exc):
             raise UserInputError(f"config error in model of {source}: {exc}; check the spelling "
@@ -151,28 +157,57 @@ def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader"
 def _state_dict(path: str) -> Dict[str, torch.Tensor]:
     if not os.path.isfile(path):
         raise UserInputError(f"checkpoint {path} not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu")
-    except Exception as exc:
-        raise UserInputError(f"cannot load checkpoint {path}: {exc}".splitlines()[0]) from None
+    ckpt = load_torch_file(path)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise UserInputError(f"checkpoint {path} holds no state_dict")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
-def check_checkpoint_fits(model, path: str) -> None:
-    """Refuse a checkpoint of another model (missing keys or other shapes)."""
+def check_checkpoint_fits(model, path: str, allow_new_blocks: bool = False) -> None:
+    """Refuse a checkpoint of another model: tensors missing, of other shapes, or not in the
+    model. ``allow_new_blocks``: a plain checkpoint may lack the C3/SE blocks (fine-tuning)."""
     state = _state_dict(path)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    shapes = [k for k, v in own.items() if k in state and state[k].shape != v.shape]
-    if missing or shapes:
-        example = (shapes or missing)[0]
-        raise UserInputError(
-            f"checkpoint {path} is from another model: {len(missing)} of {len(own)} tensors "
-            f"missing, {len(shapes)} of other shapes (e.g. {example}); evaluate it with the "
-            "config it was trained with")
+    problem = check_state_dict_fits(model, state)
+    if not problem and not allow_new_blocks:
+        missing = [k for k in model.state_dict() if k not in state]
+        if missing:
+            problem = f"{len(missing)} of the model's tensors are missing (e.g. {missing[0]})"
+    if problem:
+        raise UserInputError(f"checkpoint {path} is from another model: {problem}; use the "
+                             "config it was trained with")
+
+
+def finished_run_files(work_dir: str) -> List[str]:
+    """Checkpoints of an earlier run in ``work_dir`` (what training there would overwrite)."""
+    if not os.path.isdir(work_dir):
+        return []
+    return sorted(n for n in os.listdir(work_dir)
+                  if n == "last_checkpoint" or re.fullmatch(r"(iter|epoch)_\d+\.pth", n))
+
+
+def resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint to resume from: the one ``last_checkpoint`` names, else the newest
+    ``iter_*.pth``/``epoch_*.pth`` that can be read (a truncated newest one is skipped, with a
+    warning); None when there is none."""
+    named = ""
+    marker = os.path.join(work_dir, "last_checkpoint")
+    if os.path.isfile(marker):
+        with open(marker) as f:
+            named = f.read().strip()
+        if named and not os.path.isabs(named) and not os.path.exists(named):
+            named = os.path.join(work_dir, named)
+    numbered = sorted((os.path.join(work_dir, n) for n in finished_run_files(work_dir)
+                       if n.endswith(".pth")),
+                      key=lambda p: int(re.findall(r"\d+", os.path.basename(p))[0]), reverse=True)
+    for path in ([named] if named and os.path.isfile(named) else []) + \
+            [p for p in numbered if p != named]:
+        try:
+            load_torch_file(path)
+            return path
+        except UnreadableWeightsFile as exc:
+            print(f"warning: resume: skipping {path}: {exc}", file=sys.stderr)
+    return None
 
 
 def _replace_sync_bn(node):
@@ -203,7 +238,8 @@ def _cpu_distributed(cfg, launcher: str) -> None:
     _replace_sync_bn(cfg.model)
 
 
-def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: str = "none"):
+def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: str = "none",
+          overwrite: bool = False):
     """Train with mmengine's Runner the way mmseg's tools/train.py does."""
     from mmengine.runner import Runner
 
@@ -219,9 +255,20 @@ def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: s
     if launcher != "none" and not torch.cuda.is_available():
         _cpu_distributed(cfg, launcher)
     check_config(cfg, source)
-    build_model(cfg, source)  # names a misspelled model argument before the Runner starts
-    if cfg.get("load_from") and not resume:
-        _state_dict(cfg.load_from)
+    check_output_dir(cfg.work_dir, "work_dir")
+    model = build_model(cfg, source)  # names a misspelled model argument before the Runner
+    if resume and not cfg.get("load_from"):
+        cfg.load_from = resume_checkpoint(cfg.work_dir)  # None: nothing to resume, start anew
+        if cfg.load_from is None:
+            cfg.resume = False
+    elif not resume and not overwrite:
+        done = finished_run_files(cfg.work_dir)
+        if done:
+            raise UserInputError(f"work_dir {cfg.work_dir} already holds a run ({done[0]}); "
+                                 "pass --resume to continue it, set another --work-dir, or "
+                                 "--overwrite to train over it")
+    if cfg.get("load_from"):
+        check_checkpoint_fits(model, cfg.load_from, allow_new_blocks=not cfg.resume)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
