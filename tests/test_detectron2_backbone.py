@@ -4,6 +4,7 @@ import logging
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,6 +114,8 @@ def _plain_trunk_as_pkl(model, path):
     """A torchvision-converted-style ImageNet checkpoint (backbone keys only, numpy)."""
     trunk = {k[len("backbone.bottom_up."):]: v.numpy() for k, v in model.state_dict().items()
              if k.startswith("backbone.bottom_up.")}
+    # detectron2's converter renames torchvision's classifier to stem.fc.*
+    trunk["stem.fc.weight"], trunk["stem.fc.bias"] = np.zeros((1000, 512), np.float32), np.zeros(1000, np.float32)
     with open(path, "wb") as f:
         pickle.dump({"model": trunk, "__author__": "test", "matching_heuristics": True}, f)
 
@@ -304,3 +307,44 @@ def test_traced_c4_res5_head_runs_at_another_roi_count():
         traced = torch.jit.trace(res5, torch.randn(3, 1024, 14, 14), check_trace=False)
     x = torch.randn(7, 1024, 14, 14)
     torch.testing.assert_close(traced(x), res5(x), rtol=1e-4, atol=1e-4)
+
+
+def _to_caffe2_name(key):
+    """detectron2 trunk key -> MSRA/Caffe2 blob name (res2.0.conv1.norm.weight ->
+    res2_0_branch2a_bn_s), the names of the ImageNet R-50.pkl / R-101.pkl files."""
+    if key.startswith("stem.conv1."):
+        return {"weight": "conv1_w", "norm.weight": "res_conv1_bn_s",
+                "norm.bias": "res_conv1_bn_b"}.get(key[len("stem.conv1."):])
+    stage, index, conv, rest = key.split(".", 3)
+    branch = {"conv1": "branch2a", "conv2": "branch2b", "conv3": "branch2c",
+              "shortcut": "branch1"}[conv]
+    suffix = {"weight": "w", "norm.weight": "bn_s", "norm.bias": "bn_b"}.get(rest)
+    return suffix and f"{stage}_{index}_{branch}_{suffix}"
+
+
+def test_msra_caffe2_named_pkl_loads_into_c3_and_se_models(tmp_path):
+    # An MSRA-style ImageNet file: Caffe2 blob names, FrozenBN scale/bias only, a classifier.
+    plain = build_model(_r50_c4_cfg(""))
+    state = {}
+    for key, value in plain.backbone.state_dict().items():
+        name = _to_caffe2_name(key)
+        if name:
+            state[name] = torch.randn_like(value).numpy() if "bn_" in name else value.numpy()
+    state["fc1000_w"], state["fc1000_b"] = torch.randn(1000, 2048).numpy(), torch.randn(1000).numpy()
+    for key, value in plain.roi_heads.res5.state_dict().items():
+        name = _to_caffe2_name("res5." + key)
+        if name:
+            state[name] = value.numpy()
+    path = tmp_path / "R-50.pkl"
+    with open(path, "wb") as f:
+        pickle.dump(state, f, protocol=2)
+    for kind in ("_c3", "_se"):
+        model = build_model(_r50_c4_cfg(kind))
+        C3Checkpointer(model).load(str(path))
+        got = model.state_dict()
+        assert torch.equal(got["backbone.res3.0.conv1.weight"],
+                           torch.from_numpy(state["res3_0_branch2a_w"]))
+        assert torch.equal(got["backbone.stem.conv1.norm.weight"],
+                           torch.from_numpy(state["res_conv1_bn_s"]))
+        assert torch.equal(got["roi_heads.res5.2.conv3.norm.bias"],
+                           torch.from_numpy(state["res5_2_branch2c_bn_b"]))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
 
@@ -236,3 +237,31 @@ def test_resume_falls_back_to_the_newest_readable_checkpoint(data_base, tmp_path
     else:
         assert "Starting training from iteration 4" in log  # newest of the model_*.pth
     assert (out / "model_0000001.pth").read_bytes() == good
+
+
+def _final_weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+@pytest.mark.parametrize("seed", ["0", "-1"])
+def test_a_killed_and_resumed_run_ends_where_the_uninterrupted_one_does(data_base, tmp_path, seed):
+    # Random multi-scale resizing and flips, aspect grouping, 2 of 6 images per batch; with
+    # SEED -1 the drawn seed must come back from the run's config.yaml.
+    extra = ["SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "3", "SEED", seed,
+             "INPUT.MIN_SIZE_TRAIN", "(96, 112, 128)", "INPUT.RANDOM_FLIP", "horizontal",
+             "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()"]
+    run = tmp_path / "run"
+    whole = train(data_base, run, extra=extra)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    uninterrupted = _final_weights(run / "model_final.pth")
+    # "Kill" it after iteration 3: only the first periodic checkpoint survives.
+    (run / "model_final.pth").unlink()
+    (run / "model_0000005.pth").unlink(missing_ok=True)
+    (run / "last_checkpoint").write_text("model_0000002.pth")
+    resumed = train(data_base, run, extra=extra, flags=["--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Starting training from iteration 3" in (run / "log.txt").read_text()
+    after = _final_weights(run / "model_final.pth")
+    assert uninterrupted.keys() == after.keys()
+    for key in uninterrupted:
+        assert torch.equal(uninterrupted[key], after[key]), key

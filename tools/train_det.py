@@ -24,7 +24,7 @@ from detectron2.engine import default_argument_parser, default_setup, launch  # 
 import c3_dense.detectron2  # noqa: E402,F401  (registers the backbones and demo data)
 from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate,  # noqa: E402
                                         finished_run_files, load_model, per_dataset,
-                                        setup_cfg, write_metrics)
+                                        run_seed, setup_cfg, write_metrics)
 from c3_dense.errors import UserInputError, check_output_dir, run_cli  # noqa: E402
 
 
@@ -81,7 +81,11 @@ def run(argv=None) -> int:
 
     def check_then_launch():
         # Config and data errors surface here once, not in every spawned worker.
-        check(args)
+        cfg = check(args)
+        if not args.eval_only and cfg.SEED < 0:
+            # One drawn seed for all workers, kept in config.yaml: the data order of a
+            # resumed run is the uninterrupted run's.
+            args.opts = list(args.opts) + ["SEED", str(run_seed(cfg, args.resume))]
         launch(main, args.num_gpus, num_machines=args.num_machines,
                machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
 

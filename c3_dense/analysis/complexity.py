@@ -8,7 +8,7 @@ decoder's first layer folded into the encoder's second, mixing the A/k-vectors),
 than the literal equations. The paper's baseline FLOPs follow a 2019
 thop-style count instead (conv: C_in × output elements × (kernel area + bias), BN 4/element,
 ReLU 1/element), so they differ from fvcore's by a model-dependent factor; the paper's C3 FLOP
-increases match no single convention (c3-spec §3). Parameter counts follow one convention
+increases match no single convention (docs/method.md). Parameter counts follow one convention
 only and are comparable directly.
 """
 from __future__ import annotations

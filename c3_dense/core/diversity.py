@@ -1,4 +1,4 @@
-"""Channel diversity (c3-spec §4): how alike the channels of one layer are.
+"""Channel diversity (docs/method.md, "Diversity"): how alike the channels of one layer are.
 
 paper (default): for channels flattened to x_i with mean v_i and std σ_i,
     c_ij = <x_i - v_i, x_j - v_j> / (‖x_i - v_i‖ ‖x_j - v_j‖)     (Pearson correlation)

@@ -15,7 +15,7 @@ from typing import Dict, Iterable, Optional
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, get_cfg
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetMapper, MetadataCatalog, get_detection_dataset_dicts
 from detectron2.engine import DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
 from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
@@ -26,6 +26,7 @@ from c3_dense.weights import UnreadableWeightsFile, load_torch_file, load_weight
 
 from .config import add_c3_config, check_c3_se_config
 from .data import check_dataset
+from .loader import IterationSeedHook, ResumableTrainLoader
 
 logger = logging.getLogger("c3_dense")
 
@@ -126,6 +127,9 @@ class C3Checkpointer(DetectionCheckpointer):
         return load_torch_file(f)
 
     def _load_model(self, checkpoint):
+        # ImageNet files (matched by name heuristics) also hold a classifier (MSRA: fc1000;
+        # detectron2's torchvision converter: stem.fc).
+        classification_file = bool(checkpoint.get("matching_heuristics", False))
         incompatible = super()._load_model(checkpoint)
         if incompatible is None:
             return incompatible
@@ -136,7 +140,8 @@ class C3Checkpointer(DetectionCheckpointer):
                 f"weights {source} do not fit this model: {len(shapes)} tensors have other "
                 f"shapes (e.g. {shapes[0]}); use weights of the same architecture "
                 "(MODEL.RESNETS.DEPTH, C4/FPN, number of classes for a full detector)")
-        unexpected = list(incompatible.unexpected_keys)
+        unexpected = [k for k in incompatible.unexpected_keys
+                      if not classification_file or _NEW_BLOCK_KEY.search(k)]
         if unexpected:
             extra = [k for k in unexpected if _NEW_BLOCK_KEY.search(k)]
             what = (f"its C3/SE blocks (e.g. {extra[0]}) are not in this model - use the "
@@ -239,6 +244,49 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         return build_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        """Batches that depend only on the iteration (see loader.py), so --resume continues
+        with exactly the batches the uninterrupted run would see. Samplers other than
+        TrainingSampler use detectron2's own loader."""
+        if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler" or cfg.SEED < 0:
+            logger.warning("training data: detectron2's own loader (SAMPLER_TRAIN %s, SEED %d); "
+                           "a resumed run will not see the same batches",
+                           cfg.DATALOADER.SAMPLER_TRAIN, cfg.SEED)
+            return super().build_train_loader(cfg)
+        dataset_dicts = get_detection_dataset_dicts(
+            cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
+            min_keypoints=(cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE
+                           if cfg.MODEL.KEYPOINT_ON else 0),
+            proposal_files=cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None)
+        return ResumableTrainLoader(dataset_dicts, DatasetMapper(cfg, True),
+                                    total_batch_size=cfg.SOLVER.IMS_PER_BATCH, seed=cfg.SEED,
+                                    aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
+                                    num_workers=cfg.DATALOADER.NUM_WORKERS)
+
+    def build_hooks(self):
+        hooks = super().build_hooks()
+        if self.cfg.SEED >= 0:
+            hooks.insert(0, IterationSeedHook(self.cfg.SEED))
+        return hooks
+
+
+def run_seed(cfg: CfgNode, resume: bool) -> int:
+    """The seed of a training run. Its data order must survive a restart, so SEED < 0
+    (detectron2's "random") becomes a drawn seed, which default_setup writes to the run's
+    config.yaml; on --resume the seed in the run's config.yaml is taken back."""
+    if cfg.SEED >= 0:
+        return cfg.SEED
+    saved = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
+    if resume and os.path.isfile(saved):
+        try:
+            seed = int(CfgNode.load_yaml_with_base(saved).get("SEED", -1))
+        except Exception:  # an unreadable config.yaml: draw a new seed
+            seed = -1
+        if seed >= 0:
+            return seed
+    return int.from_bytes(os.urandom(4), "big") % (2 ** 31 - 1)
 
 
 def load_model(cfg: CfgNode, weights: Optional[str] = None):
