@@ -47,8 +47,36 @@ def _missing(name: str, path: str) -> UserInputError:
     return UserInputError(f"data set {name!r}: {path} does not exist; {hint}")
 
 
-def check_dataset(name: str) -> None:
-    """Raise UserInputError if data set ``name`` is unregistered, missing or unreadable."""
+def _number(node, path: str):
+    found = node.find(path)
+    try:
+        return float(found.text)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _voc_annotation_problem(tree, classes, evaluated: bool) -> str:
+    """What in one VOC XML detectron2's loader (or, for a test set, its VOC evaluator) would
+    trip over, or ""."""
+    if _number(tree, "size/width") is None or _number(tree, "size/height") is None:
+        return "lacks a numeric size/width and size/height"
+    fields = ("name", "bndbox") + (("pose", "truncated", "difficult") if evaluated else ())
+    for number, obj in enumerate(tree.findall("object")):
+        missing = [f for f in fields if obj.find(f) is None or (f != "bndbox" and obj.find(f).text is None)]
+        if missing:
+            return f"has an object (#{number}) without {', '.join(missing)}"
+        if classes is not None and obj.find("name").text not in classes:
+            return (f"has an object of class {obj.find('name').text!r}, which is not among the "
+                    f"data set's {len(classes)} classes")
+        box = [_number(obj, f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")]
+        if None in box:
+            return f"has an object (#{number}) whose bndbox lacks numeric xmin/ymin/xmax/ymax"
+    return ""
+
+
+def check_dataset(name: str, evaluated: bool = False) -> None:
+    """Raise UserInputError if data set ``name`` is unregistered, missing or unreadable
+    (``evaluated``: also what the VOC evaluator needs)."""
     if name not in DatasetCatalog.list():
         raise UserInputError(f"data set {name!r} is not registered; use one of detectron2's "
                              f"built-in names, {', '.join(DEMO_DATASETS)}, or register yours")
@@ -68,10 +96,15 @@ def check_dataset(name: str) -> None:
             if not os.path.exists(xml):
                 raise _missing(name, xml)
             try:
-                ET.parse(xml)
+                tree = ET.parse(xml)
             except ET.ParseError as exc:
                 raise UserInputError(f"data set {name!r}: annotation {xml} is corrupt ({exc}); "
                                      "restore or regenerate it") from None
+            problem = _voc_annotation_problem(tree, getattr(meta, "thing_classes", None),
+                                              evaluated)
+            if problem:
+                raise UserInputError(f"data set {name!r}: annotation {xml} {problem}; fix it "
+                                     "(Pascal VOC XML) or leave the image out of the split")
     elif hasattr(meta, "json_file"):  # COCO JSON
         for path in (meta.json_file, getattr(meta, "image_root", meta.json_file)):
             if not os.path.exists(path):

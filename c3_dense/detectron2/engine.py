@@ -75,8 +75,10 @@ def _known_keys(cfg: CfgNode, key: str) -> str:
 
 
 def check_datasets(cfg: CfgNode, train: bool = True) -> None:
-    for name in (list(cfg.DATASETS.TRAIN) if train else []) + list(cfg.DATASETS.TEST):
+    for name in list(cfg.DATASETS.TRAIN) if train else []:
         check_dataset(name)
+    for name in cfg.DATASETS.TEST:
+        check_dataset(name, evaluated=True)
 
 
 def finished_run_files(output_dir: str):

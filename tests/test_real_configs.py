@@ -1,0 +1,152 @@
+"""The shipped VOC / COCO / Cityscapes configs as a user runs them: from a working folder that
+holds the data in its real layout (datasets/, data/) and the ImageNet weights in their real
+formats (weights/), two training iterations on tiny data, then the configs' own evaluation.
+Only the schedule, batch size and image sizes are shrunk on the command line."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import real_layouts
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+D2 = os.path.join(ROOT, "configs", "detectron2")
+SEG = os.path.join(ROOT, "configs", "mmseg", "deeplabv2")
+
+
+def run(args, cwd, env=None, timeout=900):
+    env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))
+    return subprocess.run([sys.executable, *args], cwd=str(cwd), env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+# ------------------------------------------------------------------------------- detectron2
+@pytest.fixture(scope="module")
+def det_workdir(tmp_path_factory):
+    pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
+    work = tmp_path_factory.mktemp("det_user")
+    datasets = work / "datasets"
+    real_layouts.write_voc_detection(str(datasets), 2007, {"trainval": 4, "test": 2})
+    real_layouts.write_voc_detection(str(datasets), 2012, {"trainval": 2}, seed=1)
+    real_layouts.write_coco(str(datasets), {"train": 4, "val": 2})
+    (work / "weights").mkdir()
+    real_layouts.write_msra_pkl(str(work / "weights" / "R-50.pkl"))
+    real_layouts.write_torchvision_pkl(str(work / "weights" / "R-50-torchvision.pkl"))
+    return work
+
+
+SMALL_DET = ["SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1",
+             "SOLVER.STEPS", "(100,)", "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN",
+             "128", "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "128",
+             "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", "cpu",
+             "MODEL.RPN.POST_NMS_TOPK_TEST", "50"]
+
+
+def train_det(work, config, out, *opts):
+    return run([os.path.join(ROOT, "tools", "train_det.py"), "--config-file",
+                os.path.join(D2, config), *SMALL_DET, "OUTPUT_DIR", str(out), *opts], work,
+               env={"DETECTRON2_DATASETS": str(work / "datasets")})
+
+
+def _summary(out):
+    return json.loads((out / "final_metrics.json").read_text())["summary"]
+
+
+@pytest.mark.parametrize("config,weights,test_set,metric", [
+    # MSRA's Caffe2-named ImageNet .pkl, the configs' default file name.
+    ("PascalVOC07/faster_rcnn_R_50_C4_c3.yaml", None, "voc_2007_test", "AP50"),
+    ("PascalVOC0712/faster_rcnn_R_50_FPN_se.yaml", "weights/R-50-torchvision.pkl",
+     "voc_2007_test", "AP50"),
+    ("COCO-1x/faster_rcnn_R_50_C4.yaml", "weights/R-50-torchvision.pkl", "coco_2017_val", "AP"),
+])
+def test_real_detectron2_configs_train_and_evaluate(det_workdir, tmp_path, config, weights,
+                                                    test_set, metric):
+    import pickle
+    out = tmp_path / "out"
+    extra = ["MODEL.WEIGHTS", weights] if weights else []
+    result = train_det(det_workdir, config, out, *extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert metric in _summary(out)[test_set]
+    # FREEZE_AT 2 keeps the stem as loaded: it must be the file's, whatever its naming.
+    with open(det_workdir / (weights or "weights/R-50.pkl"), "rb") as f:
+        source = pickle.load(f)
+    stem = source["model"]["stem.conv1.weight"] if "model" in source else source["conv1_w"]
+    final = torch.load(out / "model_final.pth", weights_only=True)["model"]
+    key = next(k for k in final if k.endswith("stem.conv1.weight"))
+    assert torch.equal(final[key], torch.from_numpy(stem))
+
+
+def test_coco_c3_fine_tunes_from_our_own_c3_checkpoint(det_workdir, tmp_path):
+    first = tmp_path / "c3_1x"
+    result = train_det(det_workdir, "COCO-1x/faster_rcnn_R_50_FPN_c3.yaml", first,
+                       "DATASETS.TEST", "()")
+    assert result.returncode == 0, result.stderr[-3000:]
+    second = tmp_path / "c3_3x"
+    result = train_det(det_workdir, "COCO-3x/faster_rcnn_R_50_FPN_c3.yaml", second,
+                       "MODEL.WEIGHTS", str(first / "model_final.pth"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    start = torch.load(first / "model_final.pth", weights_only=True)["model"]
+    assert any(".c3." in k for k in start)
+    assert "AP" in _summary(second)["coco_2017_val"]
+    # Every tensor of our checkpoint was used: nothing "not found" and nothing unused.
+    log = (second / "log.txt").read_text()
+    assert "not found in the checkpoint" not in log and "not used in the model" not in log
+
+
+# ------------------------------------------------------------------------------------ mmseg
+@pytest.fixture(scope="module")
+def seg_workdir(tmp_path_factory):
+    pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
+    import c3_dense.mmseg  # noqa: F401  (the mmcv.ops stand-in, before mmseg is used)
+    work = tmp_path_factory.mktemp("seg_user")
+    real_layouts.write_voc_segmentation(str(work / "data"))
+    real_layouts.write_cityscapes(str(work / "data"))
+    (work / "weights").mkdir()
+    real_layouts.write_mmseg_resnet_v1c(str(work / "weights" / "resnet50_v1c.pth"))
+    return work
+
+
+SMALL_SEG = ["train_cfg.max_iters=2", "train_cfg.val_interval=2",
+             "default_hooks.checkpoint.interval=2", "train_dataloader.batch_size=1",
+             "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False"]
+NO_WORKERS = ["val_dataloader.num_workers=0", "val_dataloader.persistent_workers=False",
+              "test_dataloader.num_workers=0", "test_dataloader.persistent_workers=False"]
+
+
+def train_seg(work, config, work_dir, *options):
+    return run([os.path.join(ROOT, "tools", "train_seg.py"), os.path.join(SEG, config),
+                "--work-dir", str(work_dir), "--cfg-options", *SMALL_SEG, *options], work)
+
+
+def test_voc_c3_deeplabv2_from_imagenet_resnet_v1c(seg_workdir, tmp_path):
+    # Crops, resizing and validation as the config has them (512 crops of the tiny images).
+    work_dir = tmp_path / "voc_c3"
+    result = train_seg(seg_workdir, "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3.py",
+                       work_dir, *NO_WORKERS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    logs = "\n".join(p.read_text() for p in work_dir.glob("*/*.log"))
+    assert "mIoU" in logs and (work_dir / "iter_2.pth").exists()
+    # The ImageNet weights reached the backbone (two SGD steps from them).
+    state = torch.load(work_dir / "iter_2.pth", weights_only=False)["state_dict"]
+    assert any(k.startswith("backbone.layer2.c3.") for k in state)
+    imagenet = torch.load(seg_workdir / "weights" / "resnet50_v1c.pth", weights_only=True)
+    for key in ("stem.0.weight", "layer3.5.conv2.weight"):
+        trained, loaded = state[f"backbone.{key}"], imagenet[key]
+        assert (trained - loaded).norm() < 0.05 * loaded.norm(), key  # two small steps away
+
+
+def test_cityscapes_c3_from_our_own_c3_checkpoint(seg_workdir, tmp_path):
+    # Validation at Cityscapes' 1024x2048 test size is minutes on a CPU: train only.
+    first = tmp_path / "city_1"
+    no_val = ["val_dataloader=None", "val_cfg=None", "val_evaluator=None"]
+    result = train_seg(seg_workdir, "deeplabv2_r50-d8_4xb2-40k_cityscapes-512x1024_c3.py",
+                       first, *no_val)
+    assert result.returncode == 0, result.stderr[-3000:]
+    second = tmp_path / "city_2"
+    result = train_seg(seg_workdir, "deeplabv2_r50-d8_4xb2-80k_cityscapes-512x1024_c3.py",
+                       second, *no_val, f"load_from={first / 'iter_2.pth'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (second / "iter_2.pth").exists()
