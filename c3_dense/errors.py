@@ -1,4 +1,20 @@
-"""The one exception the tools turn into a one-line error and a non-zero exit."""
+"""Bad input, by kind, turned into one ``error:`` line and exit code 2 by every command line.
+
+Where each kind is checked, once, where it enters:
+
+* arguments: :class:`CliParser` (every tool's parser; ``positive_int`` for counts);
+* config keys and values: ``c3_dense.detectron2.engine.setup_cfg`` and
+  ``c3_dense.mmseg.engine.check_config``;
+* data (missing folders, empty split files, broken annotations, unknown classes or category
+  ids, class counts that disagree with the model, unreadable images, label values):
+  ``c3_dense.detectron2.data.check_dataset`` and ``c3_dense.mmseg.engine.check_config``;
+  images that cannot be decoded during training, where they are read;
+* weights files (missing, truncated, not a checkpoint, holding code, of another model):
+  ``c3_dense.weights`` and the frameworks' checkpoint loaders built on it;
+* output paths (a file where a folder belongs, not writable, a finished run): :func:`check_output_dir`,
+  :func:`check_output_file` and the tools' run-folder checks.
+"""
+import argparse
 import os
 import sys
 from typing import Callable
@@ -9,14 +25,44 @@ class UserInputError(Exception):
     wrong and how to fix it."""
 
 
+def _one_line(exc: Exception) -> str:
+    """The message of ``exc`` on one line. An error raised in a DataLoader worker comes back
+    wrapped in the worker's traceback; its last line is ``module.UserInputError: message``."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(exc).__name__
+    last = lines[-1]
+    marker = "UserInputError: "
+    return last.split(marker, 1)[1] if marker in last else " ".join(l.strip() for l in lines)
+
+
 def run_cli(fn: Callable[[], object]) -> int:
     """Run a command line's body: 0 on success, one ``error:`` line and 2 on UserInputError."""
     try:
         fn()
     except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as UserInputError (one ``error:`` line, exit 2,
+    through :func:`run_cli`) instead of printing the usage and exiting itself."""
+
+    def error(self, message: str):
+        raise UserInputError(f"{self.prog}: {message}; see {self.prog} --help")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
 
 
 def check_output_dir(path: str, what: str) -> None:
@@ -30,3 +76,10 @@ def check_output_dir(path: str, what: str) -> None:
                              "writable folder") from None
     if not os.access(path, os.W_OK):
         raise UserInputError(f"{what} {path} is not writable; choose a writable folder")
+
+
+def check_output_file(path: str, what: str) -> None:
+    """A file to write: not a folder, in a folder that exists or can be made and written."""
+    if os.path.isdir(path):
+        raise UserInputError(f"{what} {path} is a folder; give a file path")
+    check_output_dir(os.path.dirname(os.path.abspath(path)), f"the folder of {what}")

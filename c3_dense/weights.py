@@ -88,8 +88,9 @@ def load_torch_file(path: str):
                                     "code) - use a genuine checkpoint") from None
         raise UnreadableWeightsFile(f"weights file {path} cannot be read ({first}); it is "
                                     "truncated or not a checkpoint - use an intact copy") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # not a torch file: EOFError, RuntimeError, IndexError, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first.split(". ")[0]  # torch appends paragraphs of advice
         raise UnreadableWeightsFile(f"weights file {path} cannot be read ({first}); it is "
                                     "truncated or not a checkpoint - use an intact copy") from None
 

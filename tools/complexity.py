@@ -8,12 +8,15 @@
 """
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 
-from c3_dense.analysis import complexity_rows
-from c3_dense.analysis.complexity import __doc__ as CONVENTION
-from c3_dense.models import list_models
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from c3_dense.analysis import complexity_rows  # noqa: E402
+from c3_dense.analysis.complexity import __doc__ as CONVENTION  # noqa: E402
+from c3_dense.errors import CliParser, UserInputError, run_cli  # noqa: E402
+from c3_dense.models import list_models  # noqa: E402
 
 SETS = {
     "cifar": [f"{b}{s}" for b in ("cifar_resnet20", "cifar_resnet56", "cifar_resnet110",
@@ -24,16 +27,18 @@ SETS = {
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", choices=sorted(SETS), default="cifar")
     ap.add_argument("--models", nargs="+", help="model names instead of a set")
     ap.add_argument("--no-flops", action="store_true", help="parameters only (fast)")
-    args = ap.parse_args(argv)
+    return run_cli(lambda: print_table(ap.parse_args(argv)))
+
+
+def print_table(args) -> None:
     names = args.models or SETS[args.set]
     unknown = [n for n in names if n not in list_models()]
     if unknown:
-        print(f"error: unknown model(s) {unknown}; see c3_dense.models.list_models()", file=sys.stderr)
-        return 2
+        raise UserInputError(f"unknown model(s) {unknown}; see c3_dense.models.list_models()")
     rows = complexity_rows(names, flops=not args.no_flops)
     cols = list(rows[0])
     widths = [max(len(c), *(len(r[c]) for r in rows)) for c in cols]
@@ -47,7 +52,6 @@ def main(argv=None) -> int:
               "ResNet-86 gain (1.35 -> 1.41, +0.06) conflicts with the +0.07 of ResNet-62/74/98/110; "
               "no C3 size satisfies both (README, 'Paper numbers').")
     print("\nFLOP convention:" + CONVENTION.split("\n", 1)[1].split("Parameter counts")[0].rstrip())
-    return 0
 
 
 if __name__ == "__main__":

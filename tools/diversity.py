@@ -10,7 +10,6 @@ more diverse) and writes them as JSON with --out.
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -22,7 +21,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from c3_dense import DiversityProbe  # noqa: E402
-from c3_dense.errors import UserInputError, run_cli  # noqa: E402
+from c3_dense.errors import (CliParser, UserInputError, check_output_file,  # noqa: E402
+                             positive_int, run_cli)
 from c3_dense.models import create, list_models  # noqa: E402
 from c3_dense.weights import check_state_dict_fits, load_torch_file  # noqa: E402
 
@@ -44,17 +44,16 @@ def load_images(folder: str, size: int, limit: int):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="resnet18_c3", help="a c3_dense.models name with _c3")
     ap.add_argument("--det-config", help="probe the backbone of a detectron2 C3 model instead")
     ap.add_argument("--weights", help="state_dict (or {'state_dict'|'model': ...}) to load")
     ap.add_argument("--images", help="folder of images (default: demo test images)")
-    ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--limit", type=int, default=32)
+    ap.add_argument("--size", type=positive_int, default=224)
+    ap.add_argument("--limit", type=positive_int, default=32)
     ap.add_argument("--method", choices=["paper", "authors"], default="paper")
     ap.add_argument("--out", help="write the numbers as JSON here")
-    args = ap.parse_args(argv)
-    return run_cli(lambda: measure(args))
+    return run_cli(lambda: measure(ap.parse_args(argv)))
 
 
 def detector_backbone(config: str, weights: str):
@@ -71,6 +70,8 @@ def detector_backbone(config: str, weights: str):
 
 
 def measure(args) -> None:
+    if args.out:
+        check_output_file(args.out, "--out")
     if args.det_config:
         return measure_detector(args)
     if args.model not in list_models():

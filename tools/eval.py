@@ -17,13 +17,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from c3_dense.errors import UserInputError, run_cli  # noqa: E402
+from c3_dense.errors import CliParser, UserInputError, check_output_file, run_cli  # noqa: E402
 
 
 def run_det(args) -> None:
     import c3_dense.detectron2  # noqa: F401  (registers backbones and demo data)
-    from c3_dense.detectron2.engine import (evaluate, load_model, rescore_predictions,
-                                            setup_cfg, summarize, write_metrics)
+    from c3_dense.detectron2.engine import (check_datasets, evaluate, load_model,
+                                            rescore_predictions, setup_cfg, summarize,
+                                            write_metrics)
 
     opts = list(args.opts)
     if args.weights:
@@ -41,6 +42,7 @@ def run_det(args) -> None:
             if not torch.cuda.is_available():
                 raise UserInputError(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has "
                                      "no CUDA GPU; add `MODEL.DEVICE cpu`")
+        check_datasets(cfg, train=False)  # the data before the (slow) weights
         results = evaluate(cfg, load_model(cfg))
     for name, metrics in summarize(results).items():
         print(f"{name}: " + "  ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
@@ -59,7 +61,7 @@ def run_seg(args) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="task", required=True)
     det = sub.add_parser("det", help="detection mAP (detectron2 config)")
     det.add_argument("--config-file", required=True, metavar="FILE")
@@ -79,8 +81,13 @@ def main(argv=None) -> int:
         DictAction = None
     seg.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
                      **({} if DictAction else {"default": None}))
-    args = ap.parse_args(argv)
-    return run_cli(lambda: (run_det if args.task == "det" else run_seg)(args))
+    def body():
+        args = ap.parse_args(argv)
+        if args.out:  # before a long evaluation, not after it
+            check_output_file(args.out, "--out")
+        (run_det if args.task == "det" else run_seg)(args)
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import c3_dense.detectron2  # noqa: E402,F401  (registers the backbones and demo
 from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate,  # noqa: E402
                                         finished_run_files, load_model, per_dataset,
                                         run_seed, setup_cfg, write_metrics)
-from c3_dense.errors import UserInputError, check_output_dir, run_cli  # noqa: E402
+from c3_dense.errors import CliParser, UserInputError, check_output_dir, run_cli  # noqa: E402
 
 
 def check(args):
@@ -42,6 +42,11 @@ def check(args):
             raise UserInputError("SOLVER.AMP.ENABLED needs a CUDA GPU (detectron2's AMPTrainer); "
                                  "add `SOLVER.AMP.ENABLED False` on this machine")
     check_datasets(cfg, train=not args.eval_only)
+    processes = args.num_gpus * args.num_machines
+    if not args.eval_only and cfg.SOLVER.IMS_PER_BATCH % processes:
+        raise UserInputError(f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} does not divide "
+                             f"over {processes} processes (--num-gpus x --num-machines); make "
+                             "it a multiple")
     check_output_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
     if not args.eval_only and not args.resume and not args.overwrite:
         done = finished_run_files(cfg.OUTPUT_DIR)
@@ -74,12 +79,14 @@ def main(args):
 
 
 def run(argv=None) -> int:
-    parser = default_argument_parser()
+    # detectron2's own arguments, with bad ones reported as one error line.
+    parser = CliParser(parents=[default_argument_parser()], add_help=False,
+                       description=__doc__.splitlines()[0])
     parser.add_argument("--overwrite", action="store_true",
                         help="train into an OUTPUT_DIR that already holds checkpoints")
-    args = parser.parse_args(argv)
 
     def check_then_launch():
+        args = parser.parse_args(argv)
         # Config and data errors surface here once, not in every spawned worker.
         cfg = check(args)
         if not args.eval_only and cfg.SEED < 0:

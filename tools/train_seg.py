@@ -8,19 +8,18 @@
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from c3_dense.errors import run_cli  # noqa: E402
+from c3_dense.errors import CliParser, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=__doc__.splitlines()[0])
     ap.add_argument("config", help="train config file path")
     ap.add_argument("--work-dir", help="the dir to save logs and models")
     ap.add_argument("--resume", action="store_true",
@@ -40,11 +39,13 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    from c3_dense.mmseg.engine import load_config, train
-    return run_cli(lambda: train(load_config(args.config, args.cfg_options, args.work_dir),
-                                 args.config, resume=args.resume, amp=args.amp,
-                                 launcher=args.launcher, overwrite=args.overwrite))
+    def body():
+        args = parse_args(argv)
+        from c3_dense.mmseg.engine import load_config, train
+        train(load_config(args.config, args.cfg_options, args.work_dir), args.config,
+              resume=args.resume, amp=args.amp, launcher=args.launcher, overwrite=args.overwrite)
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -74,9 +74,24 @@ def _voc_annotation_problem(tree, classes, evaluated: bool) -> str:
     return ""
 
 
-def check_dataset(name: str, evaluated: bool = False) -> None:
-    """Raise UserInputError if data set ``name`` is unregistered, missing or unreadable
-    (``evaluated``: also what the VOC evaluator needs)."""
+def _check_image(name: str, path: str) -> None:
+    """The file exists and its header is an image's (cheap: PIL reads the header only)."""
+    from PIL import Image
+
+    if not os.path.isfile(path):
+        raise _missing(name, path)
+    try:
+        with Image.open(path) as image:
+            image.size  # noqa: B018  (the header was parsed)
+    except Exception as exc:
+        raise UserInputError(f"data set {name!r}: {path} is not an image ({exc}); replace it "
+                             "or leave it out of the data set") from None
+
+
+def check_dataset(name: str, evaluated: bool = False) -> Optional[int]:
+    """Raise UserInputError if data set ``name`` is unregistered, missing or unreadable;
+    return its number of classes when known. ``evaluated``: also what the evaluator reads
+    (the VOC evaluator's XML fields; every image's header)."""
     if name not in DatasetCatalog.list():
         raise UserInputError(f"data set {name!r} is not registered; use one of detectron2's "
                              f"built-in names, {', '.join(DEMO_DATASETS)}, or register yours")
@@ -105,26 +120,57 @@ def check_dataset(name: str, evaluated: bool = False) -> None:
             if problem:
                 raise UserInputError(f"data set {name!r}: annotation {xml} {problem}; fix it "
                                      "(Pascal VOC XML) or leave the image out of the split")
-    elif hasattr(meta, "json_file"):  # COCO JSON
-        for path in (meta.json_file, getattr(meta, "image_root", meta.json_file)):
-            if not os.path.exists(path):
-                raise _missing(name, path)
-        size = os.path.getsize(meta.json_file)
-        if size == 0:
-            raise UserInputError(f"data set {name!r}: annotation file {meta.json_file} is empty; "
-                                 "restore or regenerate it")
-        try:
-            if size <= _JSON_PARSE_LIMIT:
-                with open(meta.json_file) as f:
-                    content = json.load(f)
-                missing = [k for k in ("images", "annotations", "categories") if k not in content]
-                if missing:
-                    raise UserInputError(f"data set {name!r}: {meta.json_file} lacks {missing}; "
-                                         "it is not a COCO instances file")
-            else:
-                with open(meta.json_file, "rb") as f:
-                    if f.read(64).lstrip()[:1] != b"{":
-                        raise json.JSONDecodeError("not a JSON object", "", 0)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserInputError(f"data set {name!r}: annotation file {meta.json_file} is not "
-                                 f"valid JSON ({exc}); restore or regenerate it") from None
+            if evaluated:
+                _check_image(name, os.path.join(meta.dirname, "JPEGImages", f"{image_id}.jpg"))
+        classes = getattr(meta, "thing_classes", None)
+        return len(classes) if classes else None
+    if hasattr(meta, "json_file"):  # COCO JSON
+        return _check_coco(name, meta, evaluated)
+    return None
+
+
+def _check_coco(name: str, meta, evaluated: bool) -> Optional[int]:
+    image_root = getattr(meta, "image_root", meta.json_file)
+    for path in (meta.json_file, image_root):
+        if not os.path.exists(path):
+            raise _missing(name, path)
+    size = os.path.getsize(meta.json_file)
+    if size == 0:
+        raise UserInputError(f"data set {name!r}: annotation file {meta.json_file} is empty; "
+                             "restore or regenerate it")
+    try:
+        if size > _JSON_PARSE_LIMIT:  # e.g. COCO train: check the start only
+            with open(meta.json_file, "rb") as f:
+                if f.read(64).lstrip()[:1] != b"{":
+                    raise json.JSONDecodeError("not a JSON object", "", 0)
+            return None
+        with open(meta.json_file) as f:
+            content = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"data set {name!r}: annotation file {meta.json_file} is not "
+                             f"valid JSON ({exc}); restore or regenerate it") from None
+    missing = [k for k in ("images", "annotations", "categories")
+               if not isinstance(content, dict) or k not in content]
+    if missing:
+        raise UserInputError(f"data set {name!r}: {meta.json_file} lacks {missing}; "
+                             "it is not a COCO instances file")
+    category_ids = {c.get("id") for c in content["categories"] if isinstance(c, dict)}
+    image_ids = {i.get("id") for i in content["images"] if isinstance(i, dict)}
+    for ann in content["annotations"]:
+        if not isinstance(ann, dict) or not {"image_id", "category_id", "bbox"} <= set(ann):
+            raise UserInputError(f"data set {name!r}: {meta.json_file} has an annotation "
+                                 "without image_id, category_id or bbox; fix the file")
+        if ann["category_id"] not in category_ids:
+            raise UserInputError(f"data set {name!r}: {meta.json_file} has an annotation of "
+                                 f"category id {ann['category_id']}, which is not among its "
+                                 "categories; fix the file")
+        if ann["image_id"] not in image_ids:
+            raise UserInputError(f"data set {name!r}: {meta.json_file} has an annotation of "
+                                 f"image id {ann['image_id']}, which is not among its images; "
+                                 "fix the file")
+    if not content["images"]:
+        raise UserInputError(f"data set {name!r}: {meta.json_file} lists no images")
+    if evaluated:
+        for image in content["images"]:
+            _check_image(name, os.path.join(image_root, image.get("file_name", "")))
+    return len(category_ids)

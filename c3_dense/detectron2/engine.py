@@ -46,8 +46,9 @@ def setup_cfg(config_file: str, opts: Iterable[str] = (), freeze: bool = True) -
     try:
         cfg.merge_from_file(config_file)
         cfg.merge_from_list(list(opts))
-    except (KeyError, AssertionError) as exc:
-        # yacs: KeyError from files, AssertionError from overrides (also for odd counts/types).
+    except (KeyError, AssertionError, ValueError) as exc:
+        # yacs: KeyError from files, AssertionError from overrides (odd counts), ValueError
+        # for a value of the wrong type.
         message = str(exc).strip("'\"")
         match = re.search(r"Non-existent (?:config )?key: (\S+)", message)
         if not match:
@@ -59,6 +60,7 @@ def setup_cfg(config_file: str, opts: Iterable[str] = (), freeze: bool = True) -
         check_c3_se_config(cfg)
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
+    _check_values(cfg)
     if freeze:
         cfg.freeze()
     return cfg
@@ -75,10 +77,32 @@ def _known_keys(cfg: CfgNode, key: str) -> str:
 
 
 def check_datasets(cfg: CfgNode, train: bool = True) -> None:
-    for name in list(cfg.DATASETS.TRAIN) if train else []:
-        check_dataset(name)
-    for name in cfg.DATASETS.TEST:
-        check_dataset(name, evaluated=True)
+    """The data sets exist and read, and their class counts are the model's."""
+    checked = [(n, check_dataset(n)) for n in (list(cfg.DATASETS.TRAIN) if train else [])]
+    checked += [(n, check_dataset(n, evaluated=True)) for n in cfg.DATASETS.TEST]
+    for name, classes in checked:
+        if classes is not None and classes != cfg.MODEL.ROI_HEADS.NUM_CLASSES:
+            raise UserInputError(f"MODEL.ROI_HEADS.NUM_CLASSES is {cfg.MODEL.ROI_HEADS.NUM_CLASSES} "
+                                 f"but data set {name!r} has {classes} classes; add "
+                                 f"`MODEL.ROI_HEADS.NUM_CLASSES {classes}`")
+
+
+_POSITIVE = ("SOLVER.MAX_ITER", "SOLVER.IMS_PER_BATCH", "SOLVER.CHECKPOINT_PERIOD",
+             "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE")
+_NON_NEGATIVE = ("DATALOADER.NUM_WORKERS", "TEST.EVAL_PERIOD", "SOLVER.WARMUP_ITERS")
+
+
+def _check_values(cfg: CfgNode) -> None:
+    """Counts that must be positive (or not negative), and a positive learning rate."""
+    for keys, low in ((_POSITIVE, 1), (_NON_NEGATIVE, 0)):
+        for key in keys:
+            node = cfg
+            for part in key.split("."):
+                node = node[part]
+            if node < low:
+                raise UserInputError(f"{key} is {node}; it must be at least {low}")
+    if not cfg.SOLVER.BASE_LR > 0:
+        raise UserInputError(f"SOLVER.BASE_LR is {cfg.SOLVER.BASE_LR}; it must be positive")
 
 
 def finished_run_files(output_dir: str):
@@ -324,8 +348,8 @@ def write_metrics(output_dir: str, results: Dict, filename: str) -> str:
 
 
 def evaluate(cfg: CfgNode, model) -> OrderedDict:
-    """Evaluate ``model`` on every data set of DATASETS.TEST."""
-    check_datasets(cfg, train=False)
+    """Evaluate ``model`` on every data set of DATASETS.TEST (checked before, by
+    :func:`check_datasets`)."""
     return per_dataset(cfg, Trainer.test(cfg, model))
 
 

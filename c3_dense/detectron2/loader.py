@@ -33,6 +33,8 @@ from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import get_event_storage
 
+from c3_dense.errors import UserInputError
+
 logger = logging.getLogger("c3_dense")
 
 _MIX = 0x9E3779B1  # spreads consecutive numbers over the seed space
@@ -104,7 +106,12 @@ class SeededMapDataset(torchdata.Dataset):
         index, seed = key
         for attempt in range(len(self.dicts)):
             seed_all_rng(_mixed_seed(seed, attempt))
-            data = self.mapper(copy.deepcopy(self.dicts[(index + attempt) % len(self.dicts)]))
+            record = self.dicts[(index + attempt) % len(self.dicts)]
+            try:
+                data = self.mapper(copy.deepcopy(record))
+            except OSError as exc:  # PIL's UnidentifiedImageError, truncated files
+                raise UserInputError(f"image {record.get('file_name')} cannot be read ({exc}); "
+                                     "replace it or leave it out of the data set") from None
             if data is not None:
                 return data
         raise RuntimeError("the mapper dropped every training sample")

@@ -147,11 +147,84 @@ def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader"
                     "put the data set there in mmseg's layout, or point data_root to it with "
                     f"--cfg-options {loader}.dataset.data_root=DIR")
                 raise UserInputError(f"{loader}: {path} does not exist; {hint}")
+        if ds.get("ann_file"):
+            ann = os.path.join(root, ds["ann_file"])
+            if os.path.isfile(ann) and not open(ann).read().split():
+                raise UserInputError(f"{loader}: {ann} lists no images; write one image name "
+                                     "per line")
+        num_classes = next((h.get("num_classes") for h in heads if h.get("num_classes")), None)
+        _check_samples(ds, loader, num_classes)
+    _check_schedule(cfg, loaders)
     pretrained = cfg.model.get("pretrained")
     if pretrained and "://" not in pretrained and not os.path.exists(pretrained):
         raise UserInputError(f"pretrained weights {pretrained} not found; put the ImageNet "
                              "ResNetV1c checkpoint there or set model.pretrained=None "
                              "(--cfg-options model.pretrained=None)")
+
+
+SAMPLES_CHECKED = 100  # images and label maps read up front per data set, evenly spread
+
+
+def _check_samples(ds: dict, loader: str, num_classes: Optional[int]) -> None:
+    """Read an even sample of a data set's images and label maps: files that are not images,
+    and label values that are neither a class (0..num_classes-1) nor the ignore index 255,
+    stop here instead of deep inside training."""
+    import numpy as np
+    from mmengine.registry import DefaultScope
+    from PIL import Image
+    from mmseg.registry import DATASETS
+
+    spec = copy.deepcopy(dict(ds))
+    spec["pipeline"] = []
+    try:
+        with DefaultScope.overwrite_default_scope("mmseg"):
+            dataset = DATASETS.build(spec)
+    except Exception as exc:  # the folders exist (checked above) but the listing failed
+        raise UserInputError(f"{loader}: the data set cannot be listed ({exc})") from None
+    if len(dataset) == 0:
+        raise UserInputError(f"{loader}: the data set ({ds['type']}) holds no images under "
+                             f"{ds.get('data_root', '')}; check data_prefix and the suffixes")
+    step = max(1, len(dataset) // SAMPLES_CHECKED)
+    reduce_zero = bool(getattr(dataset, "reduce_zero_label", False))
+    for i in range(0, len(dataset), step):
+        info = dataset.get_data_info(i)
+        for key in ("img_path", "seg_map_path"):
+            path = info.get(key)
+            if not path:
+                continue
+            try:
+                with Image.open(path) as image:
+                    values = np.unique(np.asarray(image)) if key == "seg_map_path" else None
+            except FileNotFoundError:
+                raise UserInputError(f"{loader}: {path} does not exist; the split lists it"
+                                     ) from None
+            except Exception as exc:
+                raise UserInputError(f"{loader}: {path} is not an image ({exc}); replace it "
+                                     "or leave it out of the split") from None
+            if values is not None and num_classes:
+                valid = (values == 255) | (values <= num_classes if reduce_zero
+                                           else values < num_classes)
+                if not valid.all():
+                    raise UserInputError(
+                        f"{loader}: label map {path} holds class ids {values[~valid].tolist()}, "
+                        f"but the model has {num_classes} classes (ids 0..{num_classes - 1}, "
+                        "255 = ignore); fix the labels or model.decode_head.num_classes")
+
+
+def _check_schedule(cfg, loaders) -> None:
+    """Iteration counts, intervals and batch sizes must be positive."""
+    checks = []
+    train_cfg = cfg.get("train_cfg") or {}
+    if "train_dataloader" in loaders:
+        for key in ("max_iters", "max_epochs", "val_interval"):
+            if key in train_cfg:
+                checks.append((f"train_cfg.{key}", train_cfg[key]))
+    for loader in loaders:
+        if cfg.get(loader):
+            checks.append((f"{loader}.batch_size", cfg[loader].get("batch_size", 1)))
+    for key, value in checks:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserInputError(f"{key} is {value!r}; it must be a whole number of at least 1")
 
 
 def _state_dict(path: str) -> Dict[str, torch.Tensor]:
