@@ -18,6 +18,7 @@ import c3_dense.detectron2  # noqa: E402,F401
 from c3_dense import C3Block, SEBlock  # noqa: E402
 from c3_dense.detectron2.engine import C3Checkpointer, setup_cfg  # noqa: E402
 from c3_dense.errors import UserInputError  # noqa: E402
+from real_layouts import caffe2_name  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "configs", "detectron2")
@@ -309,30 +310,17 @@ def test_traced_c4_res5_head_runs_at_another_roi_count():
     torch.testing.assert_close(traced(x), res5(x), rtol=1e-4, atol=1e-4)
 
 
-def _to_caffe2_name(key):
-    """detectron2 trunk key -> MSRA/Caffe2 blob name (res2.0.conv1.norm.weight ->
-    res2_0_branch2a_bn_s), the names of the ImageNet R-50.pkl / R-101.pkl files."""
-    if key.startswith("stem.conv1."):
-        return {"weight": "conv1_w", "norm.weight": "res_conv1_bn_s",
-                "norm.bias": "res_conv1_bn_b"}.get(key[len("stem.conv1."):])
-    stage, index, conv, rest = key.split(".", 3)
-    branch = {"conv1": "branch2a", "conv2": "branch2b", "conv3": "branch2c",
-              "shortcut": "branch1"}[conv]
-    suffix = {"weight": "w", "norm.weight": "bn_s", "norm.bias": "bn_b"}.get(rest)
-    return suffix and f"{stage}_{index}_{branch}_{suffix}"
-
-
 def test_msra_caffe2_named_pkl_loads_into_c3_and_se_models(tmp_path):
     # An MSRA-style ImageNet file: Caffe2 blob names, FrozenBN scale/bias only, a classifier.
     plain = build_model(_r50_c4_cfg(""))
     state = {}
     for key, value in plain.backbone.state_dict().items():
-        name = _to_caffe2_name(key)
+        name = caffe2_name(key)
         if name:
             state[name] = torch.randn_like(value).numpy() if "bn_" in name else value.numpy()
     state["fc1000_w"], state["fc1000_b"] = torch.randn(1000, 2048).numpy(), torch.randn(1000).numpy()
     for key, value in plain.roi_heads.res5.state_dict().items():
-        name = _to_caffe2_name("res5." + key)
+        name = caffe2_name("res5." + key)
         if name:
             state[name] = value.numpy()
     path = tmp_path / "R-50.pkl"

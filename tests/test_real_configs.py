@@ -125,7 +125,7 @@ def test_voc_c3_deeplabv2_from_imagenet_resnet_v1c(seg_workdir, tmp_path):
     # Crops, resizing and validation as the config has them (512 crops of the tiny images).
     work_dir = tmp_path / "voc_c3"
     result = train_seg(seg_workdir, "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3.py",
-                       work_dir, *NO_WORKERS)
+                       work_dir, *NO_WORKERS, "randomness.seed=0")
     assert result.returncode == 0, result.stderr[-3000:]
     logs = "\n".join(p.read_text() for p in work_dir.glob("*/*.log"))
     assert "mIoU" in logs and (work_dir / "iter_2.pth").exists()
@@ -133,20 +133,27 @@ def test_voc_c3_deeplabv2_from_imagenet_resnet_v1c(seg_workdir, tmp_path):
     state = torch.load(work_dir / "iter_2.pth", weights_only=False)["state_dict"]
     assert any(k.startswith("backbone.layer2.c3.") for k in state)
     imagenet = torch.load(seg_workdir / "weights" / "resnet50_v1c.pth", weights_only=True)
-    for key in ("stem.0.weight", "layer3.5.conv2.weight"):
+    for key in ("layer3.5.conv2.weight", "layer4.2.conv3.weight"):
+        # Two SGD steps move a weight by a few percent; a random init would be ~140 % away.
         trained, loaded = state[f"backbone.{key}"], imagenet[key]
-        assert (trained - loaded).norm() < 0.05 * loaded.norm(), key  # two small steps away
+        assert (trained - loaded).norm() < 0.25 * loaded.norm(), key
 
 
 def test_cityscapes_c3_from_our_own_c3_checkpoint(seg_workdir, tmp_path):
-    # Validation at Cityscapes' 1024x2048 test size is minutes on a CPU: train only.
-    first = tmp_path / "city_1"
-    no_val = ["val_dataloader=None", "val_cfg=None", "val_evaluator=None"]
-    result = train_seg(seg_workdir, "deeplabv2_r50-d8_4xb2-40k_cityscapes-512x1024_c3.py",
-                       first, *no_val)
+    # Our own C3 segmentor checkpoint (as the Runner saves it) as load_from. Validation at
+    # Cityscapes' 1024x2048 test size takes minutes on a CPU: train only.
+    from c3_dense.mmseg.engine import build_model, load_config
+    config = os.path.join(SEG, "deeplabv2_r50-d8_4xb2-80k_cityscapes-512x1024_c3.py")
+    model = build_model(load_config(config, {"model.pretrained": None}), config)
+    for name, param in model.named_parameters():  # C3 weights that are not the init
+        if ".c3." in name:
+            torch.nn.init.normal_(param, std=0.01)
+    start = tmp_path / "c3_cityscapes.pth"
+    torch.save({"meta": {}, "state_dict": model.state_dict()}, start)
+    work_dir = tmp_path / "city"
+    result = train_seg(seg_workdir, os.path.basename(config), work_dir, "val_dataloader=None",
+                       "val_cfg=None", "val_evaluator=None", f"load_from={start}")
     assert result.returncode == 0, result.stderr[-3000:]
-    second = tmp_path / "city_2"
-    result = train_seg(seg_workdir, "deeplabv2_r50-d8_4xb2-80k_cityscapes-512x1024_c3.py",
-                       second, *no_val, f"load_from={first / 'iter_2.pth'}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert (second / "iter_2.pth").exists()
+    trained = torch.load(work_dir / "iter_2.pth", weights_only=False)["state_dict"]
+    key = "backbone.layer4.c3.enc_fc1.weight"
+    assert (trained[key] - model.state_dict()[key]).norm() < 0.5 * model.state_dict()[key].norm()
