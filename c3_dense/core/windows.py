@@ -99,9 +99,10 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
 
             def add_back(u: torch.Tensor) -> torch.Tensor:
                 u = cast(u).reshape(b, c, wh, 1, ww, 1)
-                if _needs_fresh_output():
-                    out = x.clone()
-                    out.view(b, c, wh, fh, ww, fw).add_(u)
+                if _needs_fresh_output():  # autograd off: out= is allowed, one pass
+                    out = torch.empty((b, c, h, w), dtype=x.dtype, device=x.device)
+                    torch.add(x.reshape(b, c, wh, fh, ww, fw), u,
+                              out=out.view(b, c, wh, fh, ww, fw))
                     return out
                 return (x.reshape(b, c, wh, fh, ww, fw) + u).reshape(b, c, h, w)
         else:
@@ -118,8 +119,9 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
                 rows, cols = rows.reshape(b * c, h, ww), select.expand(b * c, ww, w)
                 with torch.autocast(device_type=x.device.type, enabled=False):  # keep x's dtype
                     if _needs_fresh_output():
-                        out = x.clone()
-                        out.view(b * c, h, w).baddbmm_(rows, cols)
+                        out = torch.empty((b, c, h, w), dtype=x.dtype, device=x.device)
+                        torch.baddbmm(x.reshape(b * c, h, w), rows, cols,
+                                      out=out.view(b * c, h, w))
                         return out
                     return torch.baddbmm(x.reshape(b * c, h, w), rows, cols).reshape(b, c, h, w)
 
