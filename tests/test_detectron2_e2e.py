@@ -189,6 +189,8 @@ def test_crafted_pkl_never_runs_code_in_any_loader(data_base, finished_run, tmp_
                                  "--weights", str(path), "--output-dir", str(tmp_path / "o2")],
                                 data_base),
         "--resume": train(data_base, resumed, extra=["SOLVER.MAX_ITER", "4"], flags=["--resume"]),
+        "--eval-only": train(data_base, tmp_path / "o3", extra=["MODEL.WEIGHTS", str(path)],
+                             flags=["--eval-only"]),
         "diversity.py": run_tool([os.path.join("tools", "diversity.py"), "--det-config", config,
                                   "--weights", str(path), "--size", "32", "--limit", "2"],
                                  data_base),
