@@ -71,8 +71,9 @@ def run_detection(quick: bool, out_root: str) -> list:
     print("\nDetection: Faster R-CNN R-18-FPN from scratch, COCO AP on the demo test set")
     for label, config, untrained in runs:
         out = os.path.join(out_root, "output", "demo", f"det_{label.lower()}")
+        # The demo retrains into its own output folders each time (--overwrite).
         cmd = [sys.executable, os.path.join("tools", "train_det.py"), "--config-file",
-               os.path.join(DET_CONFIGS, config), "OUTPUT_DIR", out]
+               os.path.join(DET_CONFIGS, config), "--overwrite", "OUTPUT_DIR", out]
         if untrained:
             cmd.insert(2, "--eval-only")
             cmd += ["MODEL.WEIGHTS", ""]
@@ -102,7 +103,7 @@ def run_segmentation(quick: bool, out_root: str) -> list:
         data = [f"{split}_dataloader.dataset.data_root={os.path.join(demo_root(), 'VOC')}"
                 for split in ("train", "val", "test")]
         cmd = [sys.executable, os.path.join("tools", "train_seg.py"), config, "--work-dir", work,
-               "--cfg-options", *data]
+               "--overwrite", "--cfg-options", *data]
         if quick:
             cmd += [f"train_cfg.max_iters={iters}", f"train_cfg.val_interval={iters}",
                     f"default_hooks.checkpoint.interval={iters}", f"param_scheduler.0.end={iters}"]
