@@ -336,3 +336,31 @@ def test_msra_caffe2_named_pkl_loads_into_c3_and_se_models(tmp_path):
                            torch.from_numpy(state["res_conv1_bn_s"]))
         assert torch.equal(got["roi_heads.res5.2.conv3.norm.bias"],
                            torch.from_numpy(state["res5_2_branch2c_bn_b"]))
+
+
+@pytest.mark.parametrize("grouping", [False, True])
+def test_iteration_batches_are_a_function_of_the_iteration(grouping):
+    import itertools
+    from c3_dense.detectron2.loader import IterationBatchSampler
+    groups = [i % 3 == 0 for i in range(10)] if grouping else None
+
+    def batches(start, rank=0, world=1, count=12):
+        sampler = IterationBatchSampler(10, 2, seed=5, aspect_groups=groups, rank=rank,
+                                        world_size=world, start_iter=start)
+        return list(itertools.islice(iter(sampler), count))
+
+    whole = batches(0)
+    assert batches(4, count=8) == whole[4:]            # a restart continues the stream
+    assert batches(0) == whole                          # deterministic
+    other_seed = IterationBatchSampler(10, 2, seed=6, aspect_groups=groups)
+    assert [i for i, _ in next(iter(other_seed))] != [i for i, _ in whole[0]]
+    indices = [i for batch in whole[:5] for i, _ in batch]
+    assert sorted(indices) == list(range(10)) or grouping  # one epoch without grouping
+    if grouping:  # every batch is of one aspect group
+        assert all(len({groups[i] for i, _ in batch}) == 1 for batch in whole)
+    # Two processes share one stream: rank r takes batches r, r + 2, ...
+    r0, r1 = batches(0, 0, 2, 6), batches(0, 1, 2, 6)
+    assert [b for pair in zip(r0, r1) for b in pair] == whole
+    assert batches(2, 1, 2, 4) == r1[2:]
+    seeds = [s for batch in whole for _, s in batch]
+    assert len(set(seeds)) == len(seeds)                # every sample its own seed

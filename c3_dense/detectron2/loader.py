@@ -68,16 +68,12 @@ class IterationBatchSampler(torchdata.Sampler):
             epoch += 1
 
     def _global_batches(self) -> Iterator[List[int]]:
-        if self.groups is None:
-            batch: List[int] = []
-            for index in self._indices():
-                batch.append(index)
-                if len(batch) == self.batch_size:
-                    yield batch
-                    batch = []
+        """Consecutive indices of the stream, one bucket per aspect group (a single bucket
+        without grouping); a full bucket is the next batch."""
         buckets: dict = {}
         for index in self._indices():
-            bucket = buckets.setdefault(int(self.groups[index]), [])
+            group = 0 if self.groups is None else int(self.groups[index])
+            bucket = buckets.setdefault(group, [])
             bucket.append(index)
             if len(bucket) == self.batch_size:
                 yield list(bucket)
