@@ -80,23 +80,22 @@ def load_torch_file(path: str):
     code becomes one clear error (UnreadableWeightsFile / UnsafeWeightsFile)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling error"
-        if "Weights only load failed" in str(exc) or "Unsupported global" in str(exc):
+    except Exception as exc:  # not a torch file: EOFError, RuntimeError, IndexError, ...
+        text = str(exc).strip()
+        if isinstance(exc, pickle.UnpicklingError) and (
+                "Weights only load failed" in text or "Unsupported global" in text):
             raise UnsafeWeightsFile(f"weights file {path} holds Python objects that weights "
                                     "files do not hold; refusing to load them (they could run "
                                     "code) - use a genuine checkpoint") from None
-        raise UnreadableWeightsFile(f"weights file {path} cannot be read ({first}); it is "
-                                    "truncated or not a checkpoint - use an intact copy") from None
-    except Exception as exc:  # not a torch file: EOFError, RuntimeError, IndexError, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        first = first.split(". ")[0]  # torch appends paragraphs of advice
+        first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
         raise UnreadableWeightsFile(f"weights file {path} cannot be read ({first}); it is "
                                     "truncated or not a checkpoint - use an intact copy") from None
 
 
-def _is_new_block_key(key: str) -> bool:
-    parts = key.split(".")
+def is_new_block_key(key: str) -> bool:
+    """Whether a state-dict key belongs to a C3 or SE block this package adds (a plain
+    checkpoint cannot hold it)."""
+    parts = key.split(".")[:-1]
     return "c3" in parts or "se" in parts or "se_plugin" in parts or "c3_plugin" in parts
 
 
@@ -108,7 +107,7 @@ def check_state_dict_fits(model: torch.nn.Module, state: dict) -> str:
     shapes = [k for k, v in own.items() if k in state and hasattr(state[k], "shape")
               and tuple(state[k].shape) != tuple(v.shape)]
     unexpected = [k for k in state if k not in own]
-    missing = [k for k in own if k not in state and not _is_new_block_key(k)]
+    missing = [k for k in own if k not in state and not is_new_block_key(k)]
     if shapes:
         return f"{len(shapes)} tensors have other shapes (e.g. {shapes[0]})"
     if unexpected:

@@ -22,7 +22,8 @@ from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
 from c3_dense.errors import UserInputError
-from c3_dense.weights import UnreadableWeightsFile, load_torch_file, load_weights_pickle
+from c3_dense.weights import (UnreadableWeightsFile, is_new_block_key, load_torch_file,
+                              load_weights_pickle)
 
 from .config import add_c3_config, check_c3_se_config
 from .data import check_dataset
@@ -30,8 +31,7 @@ from .loader import IterationSeedHook, ResumableTrainLoader
 
 logger = logging.getLogger("c3_dense")
 
-# Keys of the blocks this package adds; everything else in stem/res2-5 is the plain ResNet.
-_NEW_BLOCK_KEY = re.compile(r"(^|\.)(c3|se)\.")
+# Everything in stem/res2-5 that is not a C3/SE block (is_new_block_key) is the plain ResNet.
 _TRUNK_KEY = re.compile(r"(^|\.)(stem|res[2-5])\.")
 
 
@@ -160,25 +160,25 @@ class C3Checkpointer(DetectionCheckpointer):
         if incompatible is None:
             return incompatible
         source = getattr(self, "_c3_source", "the checkpoint")
-        shapes = [k for k, *_ in incompatible.incorrect_shapes if not _NEW_BLOCK_KEY.search(k)]
+        shapes = [k for k, *_ in incompatible.incorrect_shapes if not is_new_block_key(k)]
         if shapes:
             raise UserInputError(
                 f"weights {source} do not fit this model: {len(shapes)} tensors have other "
                 f"shapes (e.g. {shapes[0]}); use weights of the same architecture "
                 "(MODEL.RESNETS.DEPTH, C4/FPN, number of classes for a full detector)")
         unexpected = [k for k in incompatible.unexpected_keys
-                      if not classification_file or _NEW_BLOCK_KEY.search(k)]
+                      if not classification_file or is_new_block_key(k)]
         if unexpected:
-            extra = [k for k in unexpected if _NEW_BLOCK_KEY.search(k)]
+            extra = [k for k in unexpected if is_new_block_key(k)]
             what = (f"its C3/SE blocks (e.g. {extra[0]}) are not in this model - use the "
                     "config it was trained with (the _c3/_se one)" if extra else
                     f"{len(unexpected)} of its tensors are not in this model (e.g. "
                     f"{unexpected[0]}) - use weights of the same architecture")
             raise UserInputError(f"weights {source} do not fit this model: {what}")
         model_keys = [k for k in self.model.state_dict() if _TRUNK_KEY.search(k)
-                      and not _NEW_BLOCK_KEY.search(k)]
+                      and not is_new_block_key(k)]
         missing = [k for k in incompatible.missing_keys if _TRUNK_KEY.search(k)
-                   and not _NEW_BLOCK_KEY.search(k)]
+                   and not is_new_block_key(k)]
         if model_keys and missing:
             what = ("none of this model's ResNet parameters" if len(missing) == len(model_keys)
                     else f"{len(missing)} of this model's {len(model_keys)} ResNet parameters "
