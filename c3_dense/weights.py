@@ -9,8 +9,12 @@ global with :class:`UnsafeWeightsFile`. (``.pth`` files are read with torch's
 """
 from __future__ import annotations
 
+import logging
+import os
 import pickle
-from typing import Any, BinaryIO
+import re
+import sys
+from typing import Any, BinaryIO, List, Optional, Tuple
 
 import torch
 
@@ -115,3 +119,53 @@ def check_state_dict_fits(model: torch.nn.Module, state: dict) -> str:
     if missing:
         return f"{len(missing)} of the model's tensors are missing (e.g. {missing[0]})"
     return ""
+
+
+# ------------------------------------------------------------------ checkpoints of a run folder
+def run_checkpoints(folder: str, pattern: str) -> List[str]:
+    """Names in ``folder`` that belong to an earlier run: ``last_checkpoint`` and the files
+    whose names match ``pattern`` (what training there would overwrite)."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder)
+                  if n == "last_checkpoint" or re.fullmatch(pattern, n))
+
+
+def resume_candidates(folder: str, named: str, pattern: str) -> List[str]:
+    """Checkpoints to resume from, best first: ``named`` (what ``last_checkpoint`` names, when
+    it is a file), then the files of ``folder`` matching ``pattern``, newest first by the first
+    number in their name; a name without one (model_final.pth) counts as the newest."""
+    def newness(name: str) -> float:
+        number = re.search(r"\d+", name)
+        return int(number.group()) if number else float("inf")
+
+    named = named if named and os.path.isfile(named) else ""
+    numbered = sorted((n for n in run_checkpoints(folder, pattern) if n != "last_checkpoint"),
+                      key=newness, reverse=True)
+    paths = [os.path.join(folder, n) for n in numbered]
+    return ([named] if named else []) + [p for p in paths if p != named]
+
+
+def read_weights_file(path: str) -> Any:
+    """A ``.pkl`` through :func:`load_weights_pickle`, anything else through
+    :func:`load_torch_file`."""
+    if path.endswith(".pkl"):
+        with open(path, "rb") as f:
+            return load_weights_pickle(f, path)
+    return load_torch_file(path)
+
+
+def first_readable(paths: List[str], logger: Optional[logging.Logger] = None
+                   ) -> Optional[Tuple[str, Any]]:
+    """The first of ``paths`` that reads, with what it holds; unreadable (truncated) ones are
+    skipped with a warning on stderr (and ``logger``). None when none reads. A file holding
+    code still stops everything (UnsafeWeightsFile)."""
+    for path in paths:
+        try:
+            return path, read_weights_file(path)
+        except UnreadableWeightsFile as exc:
+            message = f"resume: skipping {path}: {exc}"
+            if logger is not None:
+                logger.warning(message)
+            print(f"warning: {message}", file=sys.stderr)
+    return None

@@ -20,6 +20,7 @@ from .data import check_dataset, register_demo_datasets
 
 register_demo_datasets()
 
-__all__ = ["add_c3_config", "C3ResNet", "C3Res5ROIHeads", "SERes5ROIHeads",
+__all__ = ["add_c3_config", "C3ResNet", "C3Res5ROIHeads", "SERes5ROIHeads", "SEBasicBlock",
+           "SEBottleneckBlock", "build_resnet_stages",
            "build_c3_resnet_backbone", "build_c3_resnet_fpn_backbone", "build_se_resnet_backbone",
            "build_se_resnet_fpn_backbone", "register_demo_datasets", "check_dataset"]

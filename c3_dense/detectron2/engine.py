@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import re
-import sys
 import weakref
 from collections import OrderedDict
 from typing import Dict, Iterable, Optional
@@ -22,8 +21,9 @@ from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
 from c3_dense.errors import UserInputError
-from c3_dense.weights import (UnreadableWeightsFile, is_new_block_key, load_torch_file,
-                              load_weights_pickle)
+from c3_dense.weights import (UnreadableWeightsFile, first_readable, is_new_block_key,
+                              load_torch_file, load_weights_pickle, resume_candidates,
+                              run_checkpoints)
 
 from .config import add_c3_config, check_c3_se_config
 from .data import check_dataset
@@ -107,17 +107,7 @@ def _check_values(cfg: CfgNode) -> None:
 
 def finished_run_files(output_dir: str):
     """Checkpoints of an earlier run in ``output_dir`` (what training there would overwrite)."""
-    if not os.path.isdir(output_dir):
-        return []
-    names = sorted(os.listdir(output_dir))
-    return [n for n in names if n == "last_checkpoint" or re.fullmatch(r"model_\w+\.pth", n)]
-
-
-def _checkpoint_iteration(path: str) -> float:
-    match = re.fullmatch(r"model_(\d+)\.pth", os.path.basename(path))
-    if match:
-        return int(match.group(1))
-    return float("inf") if os.path.basename(path) == "model_final.pth" else -1
+    return run_checkpoints(output_dir, r"model_\w+\.pth")
 
 
 class C3Checkpointer(DetectionCheckpointer):
@@ -194,32 +184,15 @@ class C3Checkpointer(DetectionCheckpointer):
                                  "checkpoint (.pth/.pkl) or to \"\" to start from scratch")
         return super().load(path, *args, **kwargs)
 
-    def resume_candidates(self):
-        """Checkpoints to resume from, best first: the one ``last_checkpoint`` names, then
-        every ``model_*.pth`` of the output folder, newest first."""
-        named = self.get_checkpoint_file() if self.has_checkpoint() else ""
-        named = named if named and os.path.isfile(named) and not os.path.isdir(named) else ""
-        others = sorted((p for p in self.get_all_checkpoint_files()
-                         if _checkpoint_iteration(p) >= 0 and p != named),
-                        key=_checkpoint_iteration, reverse=True)
-        return ([named] if named else []) + others
-
     def resume_or_load(self, path, *, resume=True):
         if not resume:
             return self.load(path, checkpointables=[])
-        for candidate in self.resume_candidates():
-            try:  # read it whole first: nothing is loaded from a file that cannot be read
-                if candidate.endswith(".pkl"):
-                    with open(candidate, "rb") as f:
-                        load_weights_pickle(f, candidate)
-                else:
-                    load_torch_file(candidate)
-            except UnreadableWeightsFile as exc:
-                message = f"resume: skipping {candidate}: {exc}"
-                logger.warning(message)
-                print(f"warning: {message}", file=sys.stderr)
-                continue
-            return self.load(candidate)
+        named = self.get_checkpoint_file() if self.has_checkpoint() else ""
+        # Each file is read whole first: nothing is loaded from one that cannot be read.
+        found = first_readable(resume_candidates(self.save_dir, named, r"model_(\d+|final)\.pth"),
+                               logger)
+        if found:
+            return self.load(found[0])
         if self.has_checkpoint():
             logger.warning("resume: no readable checkpoint in %s; starting from %s",
                            self.save_dir, path or "scratch")

@@ -9,14 +9,13 @@ import copy
 import difflib
 import json
 import os
-import re
-import sys
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 
 from c3_dense.errors import UserInputError, check_output_dir
-from c3_dense.weights import UnreadableWeightsFile, check_state_dict_fits, load_torch_file
+from c3_dense.weights import (check_state_dict_fits, first_readable, load_torch_file,
+                              resume_candidates, run_checkpoints)
 
 # Top-level keys of mmseg configs: Runner arguments and the usual helper variables.
 _KNOWN_TOP_LEVEL = {
@@ -227,20 +226,23 @@ def _check_schedule(cfg, loaders) -> None:
             raise UserInputError(f"{key} is {value!r}; it must be a whole number of at least 1")
 
 
-def _state_dict(path: str) -> Dict[str, torch.Tensor]:
-    if not os.path.isfile(path):
-        raise UserInputError(f"checkpoint {path} not found")
-    ckpt = load_torch_file(path)
+def _state_dict(path: str, ckpt=None) -> Dict[str, torch.Tensor]:
+    """The model weights of checkpoint ``path`` (``ckpt``: its content, when already read)."""
+    if ckpt is None:
+        if not os.path.isfile(path):
+            raise UserInputError(f"checkpoint {path} not found")
+        ckpt = load_torch_file(path)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise UserInputError(f"checkpoint {path} holds no state_dict")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
-def check_checkpoint_fits(model, path: str, allow_new_blocks: bool = False) -> None:
+def check_checkpoint_fits(model, path: str, allow_new_blocks: bool = False, ckpt=None) -> None:
     """Refuse a checkpoint of another model: tensors missing, of other shapes, or not in the
-    model. ``allow_new_blocks``: a plain checkpoint may lack the C3/SE blocks (fine-tuning)."""
-    state = _state_dict(path)
+    model. ``allow_new_blocks``: a plain checkpoint may lack the C3/SE blocks (fine-tuning).
+    ``ckpt``: the checkpoint's content, when already read."""
+    state = _state_dict(path, ckpt)
     problem = check_state_dict_fits(model, state)
     if not problem and not allow_new_blocks:
         missing = [k for k in model.state_dict() if k not in state]
@@ -251,18 +253,18 @@ def check_checkpoint_fits(model, path: str, allow_new_blocks: bool = False) -> N
                              "config it was trained with")
 
 
+CHECKPOINT_NAMES = r"(iter|epoch)_\d+\.pth"
+
+
 def finished_run_files(work_dir: str) -> List[str]:
     """Checkpoints of an earlier run in ``work_dir`` (what training there would overwrite)."""
-    if not os.path.isdir(work_dir):
-        return []
-    return sorted(n for n in os.listdir(work_dir)
-                  if n == "last_checkpoint" or re.fullmatch(r"(iter|epoch)_\d+\.pth", n))
+    return run_checkpoints(work_dir, CHECKPOINT_NAMES)
 
 
-def resume_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint to resume from: the one ``last_checkpoint`` names, else the newest
-    ``iter_*.pth``/``epoch_*.pth`` that can be read (a truncated newest one is skipped, with a
-    warning); None when there is none."""
+def resume_checkpoint(work_dir: str) -> Optional[Tuple[str, object]]:
+    """The checkpoint to resume from and its content: the one ``last_checkpoint`` names, else
+    the newest ``iter_*.pth``/``epoch_*.pth`` that can be read (a truncated newest one is
+    skipped, with a warning); None when there is none."""
     named = ""
     marker = os.path.join(work_dir, "last_checkpoint")
     if os.path.isfile(marker):
@@ -270,17 +272,7 @@ def resume_checkpoint(work_dir: str) -> Optional[str]:
             named = f.read().strip()
         if named and not os.path.isabs(named) and not os.path.exists(named):
             named = os.path.join(work_dir, named)
-    numbered = sorted((os.path.join(work_dir, n) for n in finished_run_files(work_dir)
-                       if n.endswith(".pth")),
-                      key=lambda p: int(re.findall(r"\d+", os.path.basename(p))[0]), reverse=True)
-    for path in ([named] if named and os.path.isfile(named) else []) + \
-            [p for p in numbered if p != named]:
-        try:
-            load_torch_file(path)
-            return path
-        except UnreadableWeightsFile as exc:
-            print(f"warning: resume: skipping {path}: {exc}", file=sys.stderr)
-    return None
+    return first_readable(resume_candidates(work_dir, named, CHECKPOINT_NAMES))
 
 
 def _replace_sync_bn(node):
@@ -330,9 +322,10 @@ def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: s
     check_config(cfg, source)
     check_output_dir(cfg.work_dir, "work_dir")
     model = build_model(cfg, source)  # names a misspelled model argument before the Runner
+    ckpt = None  # the checkpoint's content, once read
     if resume and not cfg.get("load_from"):
-        cfg.load_from = resume_checkpoint(cfg.work_dir)  # None: nothing to resume, start anew
-        if cfg.load_from is None:
+        cfg.load_from, ckpt = resume_checkpoint(cfg.work_dir) or (None, None)
+        if cfg.load_from is None:  # nothing to resume: start anew
             cfg.resume = False
     elif not resume and not overwrite:
         done = finished_run_files(cfg.work_dir)
@@ -341,7 +334,7 @@ def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: s
                                  "pass --resume to continue it, set another --work-dir, or "
                                  "--overwrite to train over it")
     if cfg.get("load_from"):
-        check_checkpoint_fits(model, cfg.load_from, allow_new_blocks=not cfg.resume)
+        check_checkpoint_fits(model, cfg.load_from, allow_new_blocks=not cfg.resume, ckpt=ckpt)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
