@@ -79,3 +79,20 @@ def test_probe_records_every_c3_block():
     assert one["1"]["input"] == pytest.approx(direct.item(), rel=1e-5)
     with pytest.raises(ValueError, match="no C3Block"):
         DiversityProbe(nn.Conv2d(1, 1, 1))
+
+
+def test_probe_by_name_while_recording_any_call():
+    """A plain model is probed at named modules (the places C3 blocks take in a C3 model),
+    whatever runs it; the model's mode and autograd are restored afterwards."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Sequential(nn.ReLU()), nn.Conv2d(8, 8, 1))
+    model.train()
+    probe = DiversityProbe(model, names=["1"])
+    x = torch.randn(2, 3, 8, 8)
+    with probe.recording():
+        assert not torch.is_grad_enabled() and not model.training
+        model(x)
+    assert model.training and torch.is_grad_enabled()
+    stats = probe.results()
+    assert stats["1"]["input"] == pytest.approx(channel_diversity(model[0](x)).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="no module 'res9'"):
+        DiversityProbe(model, names=["res9"])

@@ -12,7 +12,8 @@ A constant channel has no direction: its correlations count as 0.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional
+import contextlib
+from typing import Dict, Iterable, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -51,18 +52,30 @@ class DiversityProbe:
         probe = DiversityProbe(model)            # every C3Block by default
         stats = probe.measure(loader, max_batches=10)
         # {"c3_1": {"input": 0.41, "output": 0.33}, ...}
+
+        probe = DiversityProbe(detector, names=["backbone.bottom_up.res3"])
+        with probe.recording():                  # any way of running the model
+            predictor(image)
+        stats = probe.results()
     """
 
     def __init__(self, model: nn.Module, module_types: Optional[tuple] = None,
-                 method: str = "paper") -> None:
-        if module_types is None:
-            from .c3 import C3Block
-            module_types = (C3Block,)
+                 method: str = "paper", names: Optional[Sequence[str]] = None) -> None:
+        modules = dict(model.named_modules())
+        if names is not None:
+            missing = [n for n in names if n not in modules]
+            if missing:
+                raise ValueError(f"the model has no module {missing[0]!r} to probe")
+            self.names = list(names)
+        else:
+            if module_types is None:
+                from .c3 import C3Block
+                module_types = (C3Block,)
+            self.names = [n for n, m in model.named_modules() if isinstance(m, module_types)]
+            if not self.names:
+                raise ValueError(f"the model has no {', '.join(t.__name__ for t in module_types)} "
+                                 "to probe")
         self.model, self.method = model, method
-        self.names = [n for n, m in model.named_modules() if isinstance(m, module_types)]
-        if not self.names:
-            raise ValueError(f"the model has no {', '.join(t.__name__ for t in module_types)} "
-                             "to probe")
         self._sums: Dict[str, Dict[str, float]] = {}
         self._count: Dict[str, int] = {}
 
@@ -74,24 +87,35 @@ class DiversityProbe:
             self._count[name] = self._count.get(name, 0) + inputs[0].shape[0]
         return record
 
-    @torch.no_grad()
-    def measure(self, batches: Iterable, max_batches: Optional[int] = None) -> Dict[str, Dict[str, float]]:
-        """Run the model (eval mode) over ``batches`` (tensors, or tuples whose first item is
-        the input) and return mean input/output diversity per probed module."""
+    @contextlib.contextmanager
+    def recording(self):
+        """Hooks on the probed modules, model in eval mode and no autograd, for the duration;
+        counts start from zero."""
         self._sums, self._count = {}, {}
         modules = dict(self.model.named_modules())
         handles = [modules[n].register_forward_hook(self._hook(n)) for n in self.names]
         was_training = self.model.training
         self.model.eval()
         try:
+            with torch.no_grad():
+                yield self
+        finally:
+            for h in handles:
+                h.remove()
+            self.model.train(was_training)
+
+    def results(self) -> Dict[str, Dict[str, float]]:
+        """Mean input/output diversity per probed module over what was recorded."""
+        return {n: {k: v / self._count[n] for k, v in self._sums[n].items()}
+                for n in self.names if n in self._sums}
+
+    def measure(self, batches: Iterable, max_batches: Optional[int] = None) -> Dict[str, Dict[str, float]]:
+        """Run the model (eval mode) over ``batches`` (tensors, or tuples whose first item is
+        the input) and return mean input/output diversity per probed module."""
+        with self.recording():
             for i, batch in enumerate(batches):
                 if max_batches is not None and i >= max_batches:
                     break
                 inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
                 self.model(inputs)
-        finally:
-            for h in handles:
-                h.remove()
-            self.model.train(was_training)
-        return {n: {k: v / self._count[n] for k, v in self._sums[n].items()}
-                for n in self.names if n in self._sums}
+        return self.results()
