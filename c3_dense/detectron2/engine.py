@@ -120,8 +120,14 @@ class C3Checkpointer(DetectionCheckpointer):
       other shapes, missing trunk tensors, or tensors this model does not have (e.g. a C3
       checkpoint under a plain config);
     * resumes from the newest checkpoint that loads when the newest one is truncated or
-      ``last_checkpoint`` is empty, and says so.
+      ``last_checkpoint`` is empty, and says so;
+    * with ``complete=True`` (evaluation, inference) refuses weights that lack any of the
+      model's tensors: no half-loaded model is evaluated.
     """
+
+    def __init__(self, model, save_dir: str = "", *, complete: bool = False, **checkpointables):
+        super().__init__(model, save_dir, **checkpointables)
+        self.complete = complete
 
     def _load_file(self, filename):
         if filename.endswith(".pkl"):
@@ -175,6 +181,12 @@ class C3Checkpointer(DetectionCheckpointer):
                          f"are missing (e.g. {missing[0]})")
             raise UserInputError(f"weights {source} do not fit this model: {what}; use weights "
                                  "of the same ResNet depth")
+        if self.complete and incompatible.missing_keys:
+            missing = incompatible.missing_keys
+            raise UserInputError(
+                f"weights {source} lack {len(missing)} of this model's tensors (e.g. "
+                f"{missing[0]}); evaluation and inference need the checkpoint that training "
+                "wrote for this config (model_final.pth), not ImageNet or another model's weights")
         return incompatible
 
     def load(self, path, *args, **kwargs):
@@ -289,9 +301,11 @@ def run_seed(cfg: CfgNode, resume: bool) -> int:
 
 
 def load_model(cfg: CfgNode, weights: Optional[str] = None):
-    """Build the model of ``cfg`` and load ``weights`` (default MODEL.WEIGHTS), checked."""
+    """Build the model of ``cfg`` and load ``weights`` (default MODEL.WEIGHTS) for evaluation
+    or inference: checked, and complete (every tensor of the model in the file). Empty
+    weights leave the model as initialised (the untrained baseline)."""
     model = Trainer.build_model(cfg)
-    C3Checkpointer(model, save_dir=cfg.OUTPUT_DIR).load(weights or cfg.MODEL.WEIGHTS)
+    C3Checkpointer(model, save_dir=cfg.OUTPUT_DIR, complete=True).load(weights or cfg.MODEL.WEIGHTS)
     return model
 
 
