@@ -1,0 +1,62 @@
+"""Image files given on a command line: folders expanded, every file checked to be an image
+before any model runs (a non-image, or a missing path, is one clear error, not a traceback
+half-way through a folder)."""
+from __future__ import annotations
+
+import os
+from typing import Iterable, List
+
+import numpy as np
+
+from c3_dense.errors import UserInputError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def find_images(inputs: Iterable[str]) -> List[str]:
+    """Image paths from files and folders (a folder gives its image files, sorted, not
+    recursing). Every path is checked to decode as an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    paths: List[str] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            found = sorted(os.path.join(item, f) for f in os.listdir(item)
+                           if f.lower().endswith(IMAGE_EXTENSIONS))
+            if not found:
+                raise UserInputError(f"folder {item} holds no images "
+                                     f"({', '.join(IMAGE_EXTENSIONS)}); pass image files or "
+                                     "a folder of them")
+            paths += found
+        elif os.path.isfile(item):
+            paths.append(item)
+        else:
+            raise UserInputError(f"input {item} not found; pass image files or folders")
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise UserInputError(f"{path} is not a readable image ({type(exc).__name__}); "
+                                 "pass image files only") from None
+    return paths
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """H×W×3 uint8 RGB (EXIF orientation applied, as detectron2's reader does)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def unique_stems(paths: List[str]) -> List[str]:
+    """Output names for input files: the file stem, made unique when two inputs share one
+    (``a/x.jpg``, ``b/x.png`` → ``x``, ``x-1``)."""
+    seen, names = {}, []
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        count = seen.get(stem, 0)
+        seen[stem] = count + 1
+        names.append(stem if count == 0 else f"{stem}-{count}")
+    return names

@@ -1,0 +1,125 @@
+"""Run a trained detector on images and draw what it finds, with detectron2's own test-time
+resize and its ``Visualizer`` (the library side of tools/infer.py det and tools/visualize.py)."""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from detectron2.config import CfgNode
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import transforms as T
+from detectron2.data.catalog import Metadata
+from detectron2.structures import Instances
+from detectron2.utils.visualizer import ColorMode, Visualizer
+
+from c3_dense.data.images import read_rgb
+from c3_dense.errors import UserInputError
+
+from .engine import load_model, setup_cfg
+
+
+class Predictor:
+    """A detector from ``cfg`` (weights: ``MODEL.WEIGHTS``, loaded with the checks of
+    :class:`~c3_dense.detectron2.engine.C3Checkpointer`) that takes RGB uint8 images and
+    returns detectron2 ``Instances`` in image coordinates — what DefaultPredictor does, with
+    our safe weights loading."""
+
+    task = "det"
+
+    def __init__(self, cfg: CfgNode, score_threshold: float = 0.5):
+        self.cfg = cfg
+        self.score_threshold = score_threshold
+        self.model = load_model(cfg).eval()
+        self.resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+        self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else None
+        self._truth: Optional[Dict[str, Dict]] = None
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The model, for hooks (C3 blocks, stages)."""
+        return self.model
+
+    def predict(self, path: str) -> Instances:
+        return self(read_rgb(path))
+
+    @property
+    def class_names(self) -> List[str]:
+        """The test set's class names; numbers when it has none."""
+        if self.metadata is None:
+            return [str(i) for i in range(self.cfg.MODEL.ROI_HEADS.NUM_CLASSES)]
+        if not self.metadata.get("thing_classes") and self.metadata.name in DatasetCatalog.list():
+            DatasetCatalog.get(self.metadata.name)  # COCO-JSON sets: names come with the data
+        names = self.metadata.get("thing_classes")
+        return list(names) if names else [str(i) for i in range(self.cfg.MODEL.ROI_HEADS.NUM_CLASSES)]
+
+    @torch.no_grad()
+    def __call__(self, image_rgb: np.ndarray) -> Instances:
+        height, width = image_rgb.shape[:2]
+        image = image_rgb[:, :, ::-1] if self.cfg.INPUT.FORMAT == "BGR" else image_rgb
+        image = self.resize.get_transform(image).apply_image(image)
+        tensor = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)).astype("float32"))
+        return self.model([{"image": tensor, "height": height, "width": width}])[0]["instances"].to("cpu")
+
+    def _visualizer(self, image_rgb: np.ndarray, scale: float) -> Visualizer:
+        metadata = self.metadata
+        if metadata is None or not metadata.get("thing_classes"):  # unregistered test set
+            metadata = Metadata(thing_classes=self.class_names)
+        return Visualizer(image_rgb, metadata, scale=scale, instance_mode=ColorMode.IMAGE)
+
+    def draw(self, image_rgb: np.ndarray, instances: Instances, scale: float = 1.0) -> np.ndarray:
+        """The image with the detections scoring at least ``score_threshold``, RGB uint8."""
+        kept = instances[instances.scores >= self.score_threshold]
+        return self._visualizer(image_rgb, scale).draw_instance_predictions(kept).get_image()
+
+    def to_json(self, instances: Instances) -> Dict:
+        return {"detections": instances_to_json(instances, self.class_names)}
+
+    def describe(self, instances: Instances) -> str:
+        kept = int((instances.scores >= self.score_threshold).sum())
+        return f"{len(instances)} detections, {kept} drawn (score >= {self.score_threshold})"
+
+    def test_images(self) -> List[str]:
+        """The image files of the config's first test set, sorted."""
+        if not self.cfg.DATASETS.TEST:
+            return []
+        return sorted(r["file_name"] for r in DatasetCatalog.get(self.cfg.DATASETS.TEST[0]))
+
+    def draw_truth(self, path: str, image_rgb: np.ndarray, scale: float = 1.0) -> Optional[np.ndarray]:
+        """The image with its ground-truth boxes from the config's first test set (matched by
+        file name), or None when the image is not in it."""
+        if self._truth is None:
+            self._truth = records_by_file(self.cfg.DATASETS.TEST[0]) if self.cfg.DATASETS.TEST else {}
+        record = self._truth.get(os.path.basename(path))
+        if record is None:
+            return None
+        return self._visualizer(image_rgb, scale).draw_dataset_dict(record).get_image()
+
+
+def load_detector(config: str, weights: str, opts: Sequence[str] = (),
+                  score_threshold: float = 0.5) -> Predictor:
+    """A :class:`Predictor` for ``config`` with ``weights`` (on the CPU unless ``opts`` set
+    MODEL.DEVICE)."""
+    if not os.path.isfile(weights):
+        raise UserInputError(f"weights file {weights} not found")
+    opts = list(opts) + ["MODEL.WEIGHTS", weights]
+    if "MODEL.DEVICE" not in list(opts)[::2]:
+        opts += ["MODEL.DEVICE", "cpu"]
+    return Predictor(setup_cfg(config, opts), score_threshold)
+
+
+def instances_to_json(instances: Instances, class_names: Sequence[str]) -> List[Dict]:
+    """Detections as plain JSON: XYXY box in pixels, score, class index and name."""
+    boxes = instances.pred_boxes.tensor.tolist()
+    scores = instances.scores.tolist()
+    classes = instances.pred_classes.tolist()
+    return [{"box_xyxy": [round(v, 2) for v in box], "score": round(score, 4), "class": cls,
+             "class_name": class_names[cls] if cls < len(class_names) else str(cls)}
+            for box, score, cls in zip(boxes, scores, classes)]
+
+
+def records_by_file(dataset_name: str) -> Dict[str, Dict]:
+    """The records of a registered data set, keyed by image file name (ground truth to draw)."""
+    return {os.path.basename(r["file_name"]): r for r in DatasetCatalog.get(dataset_name)}
+
