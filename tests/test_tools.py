@@ -92,23 +92,6 @@ def test_core_imports_no_framework():
     assert result.stdout.strip() == "[]"
 
 
-def test_demo_quick_runs_every_stage(tmp_path):
-    pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
-    pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
-    env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "data"), PYTHONWARNINGS="ignore")
-    result = subprocess.run([sys.executable, "tools/demo.py", "--quick", "--out-root",
-                             str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
-    for row in ("untrained", "plain", "C3"):
-        assert f"\n  {row}" in out
-    assert "AP50" in out and "mIoU" in out
-    assert (tmp_path / "output" / "demo" / "det_c3" / "final_metrics.json").exists()
-    assert (tmp_path / "work_dirs" / "demo" / "seg_c3" / "eval_metrics.json").exists()
-    assert (tmp_path / "data" / "c3_demo" / "COMPLETE").exists()
-
-
 def test_diversity_tool_on_a_detector_backbone(tmp_path):
     pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
     from c3_dense.data import make_demo_dataset

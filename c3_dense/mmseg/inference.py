@@ -67,12 +67,13 @@ class Segmentor:
     ``c3_dense.detectron2.inference.Predictor`` (predict, draw, draw_truth, to_json)."""
 
     task = "seg"
-    _drawn = 0  # visualizer instances made (mmengine keeps them by name)
+    _made = 0  # visualizers made (mmengine keeps them by name)
 
     def __init__(self, model, alpha: float = 0.6):
         self.model, self.alpha = model, alpha
         self.classes = list(model.dataset_meta["classes"])
         self._truth: Optional[Dict[str, str]] = None
+        self._visualizer = None
 
     @property
     def network(self) -> torch.nn.Module:
@@ -104,13 +105,16 @@ class Segmentor:
             labels = np.asarray(Image.fromarray(labels).resize(size, Image.NEAREST))
         sample = SegDataSample()
         sample.pred_sem_seg = PixelData(data=torch.from_numpy(labels.astype(np.int64))[None])
-        # A fresh name each time: mmengine visualizers are per-name singletons.
-        Segmentor._drawn += 1
-        vis = SegLocalVisualizer(name=f"c3_dense_segmentor_{Segmentor._drawn}", alpha=self.alpha)
-        vis.set_dataset_meta(self.model.dataset_meta["classes"], self.model.dataset_meta["palette"])
-        vis.add_datasample("image", image_rgb, sample, draw_gt=False, draw_pred=True,
-                           with_labels=False)
-        return vis.get_image()
+        if self._visualizer is None:
+            # mmengine keeps visualizers by name: one name per segmentor.
+            Segmentor._made += 1
+            self._visualizer = SegLocalVisualizer(name=f"c3_dense_segmentor_{Segmentor._made}",
+                                                  alpha=self.alpha)
+            self._visualizer.set_dataset_meta(self.model.dataset_meta["classes"],
+                                              self.model.dataset_meta["palette"])
+        self._visualizer.add_datasample("image", image_rgb, sample, draw_gt=False,
+                                        draw_pred=True, with_labels=False)
+        return self._visualizer.get_image()
 
     def test_images(self) -> List[str]:
         """The image files of the config's test set, sorted."""

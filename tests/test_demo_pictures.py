@@ -1,0 +1,318 @@
+"""The demo end to end (--quick) and what it leaves: the report page (checked in headless
+Chromium when installed), tools/infer.py and every tools/visualize.py subcommand on the demo
+data and the demo's checkpoints; the picture helpers on their own."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DET_DEMO = os.path.join(ROOT, "configs", "detectron2", "Demo")
+SEG_DEMO = os.path.join(ROOT, "configs", "mmseg", "demo")
+
+
+def read_png(path):
+    from PIL import Image
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def assert_not_blank(path):
+    pixels = read_png(path).astype(np.float32)
+    assert pixels.std() > 10, f"{path} is blank"
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, f"{path} has almost no content"
+
+
+# --- helpers on their own (no framework) ---------------------------------------------------
+
+def test_top_channels_and_shares():
+    from c3_dense.analysis.figures import response_shares, top_channels
+    x = torch.zeros(5, 4, 4)
+    x[3] = -2.0  # the strongest response, negative values count by magnitude
+    x[1] = 1.0
+    shares = response_shares(x)
+    assert torch.allclose(shares.sum(), torch.tensor(1.0))
+    index, values = top_channels(x, 2)
+    assert index == [3, 1] and values == pytest.approx([2 / 3, 1 / 3])
+    assert response_shares(torch.zeros(2, 3, 3)).sum() == 0  # no response: no NaN
+    with pytest.raises(ValueError, match="C×H×W"):
+        response_shares(torch.zeros(1, 2, 3, 3))
+
+
+def test_channel_figure_and_grid_sizes(tmp_path):
+    from c3_dense.analysis.figures import channel_figure, image_grid
+    torch.manual_seed(0)
+    out = channel_figure(torch.randn(16, 8, 8), torch.randn(16, 8, 8), str(tmp_path / "c.png"),
+                         k=4, image=np.zeros((32, 32, 3), np.uint8))
+    assert len(out["input"]["channels"]) == 4 and 0 < out["output"]["top_k_share"] <= 1
+    assert_not_blank(tmp_path / "c.png")
+    panel = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
+    image_grid([[panel] * 3, [panel] * 3], ["a", "b", "c"], str(tmp_path / "g.png"))
+    h, w, _ = read_png(tmp_path / "g.png").shape
+    assert 1.2 < w / h < 1.8  # three columns, two rows of square panels
+    with pytest.raises(ValueError, match="row 0 has 2 panels for 3 columns"):
+        image_grid([[panel] * 2], ["a", "b", "c"], str(tmp_path / "bad.png"))
+
+
+def test_log_readers(tmp_path):
+    from c3_dense.analysis.figures import read_detectron2_metrics, read_mmengine_scalars
+    d2 = tmp_path / "d2"
+    d2.mkdir()
+    rows = [{"iteration": 19, "total_loss": 1.5}, {"iteration": 39, "total_loss": 0.5},
+            {"iteration": 40, "bbox/AP": 12.0, "bbox/AP50": 30.0, "bbox/APl": float("nan")},
+            {"iteration": 40, "bbox/AP": 12.0, "bbox/AP50": 30.0}]  # written twice at the end
+    (d2 / "metrics.json").write_text("\n".join(json.dumps(r) for r in rows))
+    series = read_detectron2_metrics(str(d2))
+    assert series["loss"] == [(20, 1.5), (40, 0.5)] and series["AP"] == [(40, 12.0)]
+    mm = tmp_path / "mm" / "20260101_000000" / "vis_data"
+    mm.mkdir(parents=True)
+    (mm / "scalars.json").write_text(json.dumps({"loss": 0.3, "iter": 20, "step": 20}) + "\n" +
+                                     json.dumps({"mIoU": 55.0, "aAcc": 90.0, "step": 20}) + "\n")
+    series = read_mmengine_scalars(str(tmp_path / "mm"))
+    assert series["loss"] == [(20, 0.3)] and series["mIoU"] == [(20, 55.0)]
+    with pytest.raises(FileNotFoundError):
+        read_mmengine_scalars(str(tmp_path))
+
+
+def test_report_refuses_missing_pictures_and_escapes(tmp_path):
+    from c3_dense.analysis.report import Report
+    page = Report("a <b> page")
+    page.table(["model", "AP"], [["<plain>", "1.0"]])
+    page.picture("pictures/x.png", "x")
+    with pytest.raises(FileNotFoundError, match="pictures/x.png"):
+        page.write(str(tmp_path / "r.html"))
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures" / "x.png").write_bytes(b"")
+    text = open(page.write(str(tmp_path / "r.html"))).read()
+    assert "&lt;plain&gt;" in text and "<plain>" not in text and 'src="pictures/x.png"' in text
+
+
+def test_find_images_errors(tmp_path):
+    from c3_dense.data.images import find_images, unique_stems
+    from c3_dense.errors import UserInputError
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    with pytest.raises(UserInputError, match="notes.jpg is not a readable image"):
+        find_images([str(tmp_path)])
+    with pytest.raises(UserInputError, match="not found"):
+        find_images([str(tmp_path / "missing.jpg")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserInputError, match="holds no images"):
+        find_images([str(tmp_path / "empty")])
+    assert find_images([str(tmp_path / "a.png")]) == [str(tmp_path / "a.png")]
+    assert unique_stems(["a/x.jpg", "b/x.png", "y.jpg"]) == ["x", "x-1", "y"]
+
+
+def test_checkpoint_iteration_names():
+    from c3_dense.analysis.pictures import checkpoint_iteration
+    assert checkpoint_iteration("out/model_0000199.pth", 0) == 200  # detectron2, 0-based
+    assert checkpoint_iteration("work/iter_300.pth", 0) == 300      # mmengine
+    assert checkpoint_iteration("model_final.pth", 7) == 7
+
+
+# --- the demo, once, and the tools on what it leaves -----------------------------------------
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
+    pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
+    root = tmp_path_factory.mktemp("demo")
+    env = dict(os.environ, DETECTRON2_DATASETS=str(root / "data"), PYTHONWARNINGS="ignore")
+    result = subprocess.run([sys.executable, "tools/demo.py", "--quick", "--out-root", str(root)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return root, env, result.stdout
+
+
+def tool(demo, *args):
+    root, env, _ = demo
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_demo_quick_runs_every_stage_and_writes_the_report(demo):
+    root, _, out = demo
+    for row in ("untrained", "plain", "C3"):
+        assert f"\n  {row}" in out
+    assert "AP50" in out and "mIoU" in out
+    assert (root / "output" / "demo" / "det_c3" / "final_metrics.json").exists()
+    assert (root / "work_dirs" / "demo" / "seg_c3" / "eval_metrics.json").exists()
+    assert (root / "data" / "c3_demo" / "COMPLETE").exists()
+    report = root / "output" / "demo" / "report.html"
+    assert f"Report: {report}" in out
+    text = report.read_text()
+    import re
+    pictures = re.findall(r'<img src="([^"]+)"', text)
+    names = {os.path.basename(p) for p in pictures}
+    for task in ("det", "seg"):  # compare, curves, channels, diversity bars and curve
+        assert {f"compare_{task}.png", f"curves_{task}.png", f"channels_{task}.png",
+                f"{task}_diversity_bars.png", f"{task}_diversity_curve.png"} <= names
+    for rel in pictures:
+        assert not os.path.isabs(rel)
+        assert_not_blank(report.parent / rel)
+    for table in ("AP50", "mIoU", "IoU C3"):
+        assert table in text
+
+
+def _chromium():
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Chromium (Debian: apt install chromium)")
+def test_report_opens_in_headless_chromium(demo, tmp_path):
+    """A real browser loads the page offline: every picture decodes (naturalWidth > 0) and the
+    rendered page is not blank."""
+    root, _, _ = demo
+    report = root / "output" / "demo" / "report.html"
+    probe = report.with_name("report_probe.html")  # the page plus a script that reports back
+    probe.write_text(report.read_text().replace(
+        "</body>", "<script>window.addEventListener('load',()=>{const i=[...document.images];"
+        "document.title='images '+i.length+' loaded '+i.filter(x=>x.complete&&x.naturalWidth>0)"
+        ".length;});</script></body>"))
+    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000"]
+    dom = subprocess.run(browser + ["--dump-dom", probe.as_uri()], capture_output=True,
+                         text=True, timeout=180)
+    import re
+    title = re.search(r"<title>images (\d+) loaded (\d+)</title>", dom.stdout)
+    assert title, dom.stdout[-2000:] + dom.stderr[-2000:]
+    assert int(title.group(1)) >= 10 and title.group(1) == title.group(2)
+    shot = tmp_path / "page.png"
+    subprocess.run(browser + ["--window-size=1200,3000", f"--screenshot={shot}", report.as_uri()],
+                   capture_output=True, timeout=180)
+    assert_not_blank(shot)
+
+
+def _demo_weights(root):
+    return {"det_plain": str(root / "output" / "demo" / "det_plain" / "model_final.pth"),
+            "det_c3": str(root / "output" / "demo" / "det_c3" / "model_final.pth"),
+            "seg_plain": str(root / "work_dirs" / "demo" / "seg_plain" / "iter_4.pth"),
+            "seg_c3": str(root / "work_dirs" / "demo" / "seg_c3" / "iter_4.pth")}
+
+
+def _test_images(root, count):
+    folder = root / "data" / "c3_demo" / "VOC"
+    ids = (folder / "ImageSets" / "Main" / "test.txt").read_text().split()[:count]
+    return [str(folder / "JPEGImages" / f"{i}.jpg") for i in ids]
+
+
+def _seg_data(root):
+    voc = root / "data" / "c3_demo" / "VOC"
+    return [f"{s}_dataloader.dataset.data_root={voc}" for s in ("train", "val", "test")]
+
+
+def test_infer_det_and_seg_draw_every_image_at_its_size(demo, tmp_path):
+    root = demo[0]
+    w = _demo_weights(root)
+    images = _test_images(root, 2)
+    result = tool(demo, "tools/infer.py", "det", os.path.join(DET_DEMO, "faster_rcnn_R_18_FPN_c3.yaml"),
+                  w["det_c3"], *images, "--out", str(tmp_path / "det"), "--score-thresh", "0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    preds = json.loads((tmp_path / "det" / "predictions.json").read_text())
+    assert [r["image"] for r in preds["images"]] == images
+    for record in preds["images"]:
+        drawn = read_png(tmp_path / "det" / record["drawn"])
+        assert drawn.shape == (record["height"], record["width"], 3) == (128, 128, 3)
+        for d in record["detections"]:
+            assert set(d) == {"box_xyxy", "score", "class", "class_name"}
+            assert d["class_name"] in ("zero", "one", "two", "three")
+        if record["detections"]:  # something was drawn over the image
+            assert np.abs(drawn.astype(int) - read_png(record["image"]).astype(int)).max() > 30
+    folder = tmp_path / "images"  # a folder in: its images, sorted
+    folder.mkdir()
+    for path in _test_images(root, 3):
+        shutil.copy(path, folder)
+    result = tool(demo, "tools/infer.py", "seg", os.path.join(SEG_DEMO, "deeplabv2_r18-d8_demo_c3.py"),
+                  w["seg_c3"], str(folder), "--out", str(tmp_path / "seg"),
+                  "--cfg-options", *_seg_data(root))
+    assert result.returncode == 0, result.stderr[-2000:]
+    preds = json.loads((tmp_path / "seg" / "predictions.json").read_text())
+    assert [os.path.basename(r["image"]) for r in preds["images"]] == sorted(os.listdir(folder))
+    record = preds["images"][0]
+    from PIL import Image
+    labels = np.asarray(Image.open(tmp_path / "seg" / record["labels"]))
+    assert labels.shape == (128, 128) and labels.max() < 5
+    assert read_png(tmp_path / "seg" / record["drawn"]).shape == (128, 128, 3)
+    assert sum(c["pixel_share"] for c in record["classes"]) == pytest.approx(1, abs=1e-3)
+
+
+def test_infer_refuses_bad_input_in_one_line(demo, tmp_path):
+    root = demo[0]
+    w = _demo_weights(root)
+    det_c3 = os.path.join(DET_DEMO, "faster_rcnn_R_18_FPN_c3.yaml")
+    image = _test_images(root, 1)[0]
+    (tmp_path / "notes.jpg").write_text("text")
+    cases = [
+        (["det", det_c3, w["det_c3"], str(tmp_path / "nope.jpg")], "not found"),
+        (["det", det_c3, w["det_c3"], str(tmp_path / "notes.jpg")], "not a readable image"),
+        (["det", det_c3, w["det_plain"], image], "lack"),  # plain weights, C3 config: C3 missing
+        (["seg", os.path.join(SEG_DEMO, "deeplabv2_r18-d8_demo.py"), w["seg_c3"], image],
+         "another model"),
+        (["det", det_c3, str(tmp_path / "none.pth"), image], "not found"),
+    ]
+    for args, message in cases:
+        result = tool(demo, "tools/infer.py", *args, "--out", str(tmp_path / "o"))
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2, (args, result.stderr[-1500:])
+        assert lines[-1].startswith("error:") and message in lines[-1], (args, lines[-1])
+
+
+def test_visualize_compare_channels_diversity_curves(demo, tmp_path):
+    root = demo[0]
+    w = _demo_weights(root)
+    det, det_c3 = (os.path.join(DET_DEMO, f) for f in ("faster_rcnn_R_18_FPN.yaml",
+                                                        "faster_rcnn_R_18_FPN_c3.yaml"))
+    seg, seg_c3 = (os.path.join(SEG_DEMO, f) for f in ("deeplabv2_r18-d8_demo.py",
+                                                        "deeplabv2_r18-d8_demo_c3.py"))
+    out = str(tmp_path)
+    result = tool(demo, "tools/visualize.py", "compare", "det", "--model", "plain", det, w["det_plain"],
+                  "--model", "C3", det_c3, w["det_c3"], "--count", "2", "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    h, wd, _ = read_png(tmp_path / "compare_det.png").shape
+    assert 1.2 < wd / h < 1.8  # 3 columns (ground truth | plain | C3) x 2 rows
+    assert_not_blank(tmp_path / "compare_det.png")
+
+    result = tool(demo, "tools/visualize.py", "channels", "seg", seg_c3, w["seg_c3"],
+                  _test_images(root, 1)[0], "--block", "layer3", "--k", "4", "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads((tmp_path / "channels_seg.json").read_text())
+    assert info["block"] == "backbone.layer3.c3" and len(info["input"]["channels"]) == 4
+    assert_not_blank(tmp_path / "channels_seg.png")
+    h, wd, _ = read_png(tmp_path / "channels_seg.png").shape
+    assert wd > 1.5 * h  # image + 4 maps per row, two rows (input, output)
+    bad = tool(demo, "tools/visualize.py", "channels", "seg", seg, w["seg_plain"],
+               _test_images(root, 1)[0], "--out", out)
+    assert bad.returncode == 2 and "has no C3 block" in bad.stderr
+
+    c3_run = root / "work_dirs" / "demo" / "seg_c3"
+    result = tool(demo, "tools/visualize.py", "diversity", "seg", "--plain", seg, w["seg_plain"],
+                  "--c3", seg_c3, str(c3_run / "iter_2.pth"), str(c3_run / "iter_4.pth"),
+                  "--count", "3", "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    numbers = json.loads((tmp_path / "diversity_seg.json").read_text())
+    assert set(numbers["c3"]) == {"2", "4"} and numbers["images"] == 3
+    stages = set(numbers["c3"]["4"])
+    assert stages == {"backbone.layer2", "backbone.layer3", "backbone.layer4"} == set(numbers["plain"])
+    for v in numbers["c3"]["4"].values():
+        assert 0 < v["input"] <= 1 and 0 < v["output"] <= 1
+    assert_not_blank(tmp_path / "diversity_bars.png")
+    assert_not_blank(tmp_path / "diversity_curve.png")
+
+    result = tool(demo, "tools/visualize.py", "curves", "--run", "plain",
+                  str(root / "output" / "demo" / "det_plain"), "--run", "C3",
+                  str(root / "output" / "demo" / "det_c3"), "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_not_blank(tmp_path / "curves_AP.png")
+    result = tool(demo, "tools/visualize.py", "curves", "--run", "C3", str(c3_run), "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_not_blank(tmp_path / "curves_mIoU.png")
+    mixed = tool(demo, "tools/visualize.py", "curves", "--run", "a",
+                 str(root / "output" / "demo" / "det_plain"), "--run", "b", str(c3_run), "--out", out)
+    assert mixed.returncode == 2 and "mix detectron2 and mmseg" in mixed.stderr
