@@ -15,8 +15,9 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, get_cfg
 from detectron2.data import DatasetMapper, MetadataCatalog, get_detection_dataset_dicts
-from detectron2.engine import DefaultTrainer
-from detectron2.engine import defaults as d2_defaults
+from detectron2.engine import (AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase,
+                               create_ddp_model)
+from detectron2.utils.logger import setup_logger
 from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
@@ -211,18 +212,6 @@ class C3Checkpointer(DetectionCheckpointer):
         return self.load(path, checkpointables=[])
 
 
-@contextlib.contextmanager
-def _cpu_ddp():
-    """detectron2 gives DDP device_ids=[local rank], which DDP refuses for CPU modules; on a
-    machine without CUDA let DDP run on CPU processes (gloo) instead."""
-    original = d2_defaults.create_ddp_model
-    d2_defaults.create_ddp_model = lambda model, **kw: original(model, **{"device_ids": None, **kw})
-    try:
-        yield
-    finally:
-        d2_defaults.create_ddp_model = original
-
-
 def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: Optional[str] = None):
     """The evaluator that the data set's ``evaluator_type`` names (VOC: 11-point AP for 2007;
     COCO: pycocotools' COCOeval)."""
@@ -241,16 +230,28 @@ def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: Optional[str
 
 
 class Trainer(DefaultTrainer):
-    """DefaultTrainer with the evaluator by data set type, CPU DDP and the checking
-    checkpointer."""
+    """DefaultTrainer with the evaluator by data set type, DDP on CPU processes, the checking
+    checkpointer, and batches that survive a restart."""
 
     def __init__(self, cfg: CfgNode):
-        cpu_ddp = comm.get_world_size() > 1 and not torch.cuda.is_available()
-        with _cpu_ddp() if cpu_ddp else contextlib.nullcontext():
-            super().__init__(cfg)
-        # Same checkpointables as DefaultTrainer's own checkpointer (which saves them).
-        self.checkpointer = C3Checkpointer(self.model, cfg.OUTPUT_DIR,
-                                           trainer=weakref.proxy(self))
+        # DefaultTrainer's constructor, step by step, for two differences: DDP gets no device
+        # ids on a machine without CUDA (detectron2 passes [local rank], which DDP refuses for
+        # CPU modules; CPU processes then train with gloo), and the checkpointer is ours.
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = self.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        ddp_options = {} if torch.cuda.is_available() else {"device_ids": None}
+        model = create_ddp_model(model, broadcast_buffers=False, **ddp_options)
+        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
+            model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = C3Checkpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter, self.max_iter, self.cfg = 0, cfg.SOLVER.MAX_ITER, cfg
+        self.register_hooks(self.build_hooks())
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
