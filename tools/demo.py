@@ -220,12 +220,10 @@ def make_pictures(out_root: str, det: bool, seg: bool, det_iters: int) -> list:
         block = pictures.pick_block(c3.network, None)
         channels = pictures.channels(c3, tests[1], os.path.join(pics, f"channels_{task}.png"))
         checkpoints = [(it, load(c3_cfg, w)) for it, w in c3_ws[:-1]] + [(c3_ws[-1][0], c3)]
-        diversity = pictures.diversity_pictures(plain, checkpoints, tests[:16], pics)
+        diversity = pictures.diversity_pictures(plain, checkpoints, tests[:16], pics,
+                                                prefix=f"{task}_")
         with open(os.path.join(pics, f"diversity_{task}.json"), "w") as f:
             json.dump(diversity, f, indent=1)
-        for name in ("diversity_bars.png", "diversity_curve.png"):
-            if os.path.isfile(os.path.join(pics, name)):
-                os.replace(os.path.join(pics, name), os.path.join(pics, f"{task}_{name}"))
         curve = training_curves(curves, metric, os.path.join(pics, f"curves_{task}.png"))
         top = channels["input"]["top_k_share"], channels["output"]["top_k_share"]
         items = [(rel(compare), "Test images: ground truth | plain | C3 (first four test images)"),
@@ -321,8 +319,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     # The frameworks' import-time warnings (pkg_resources, mmcv-lite's missing ops) are noise
     # here; the training runs below get PYTHONWARNINGS=ignore for the same reason.
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for category in (UserWarning, DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
     from c3_dense.data import make_demo_dataset
     t0 = time.time()
     print(f"Demo data: {make_demo_dataset()}")

@@ -133,18 +133,19 @@ def checkpoint_iteration(path: str, fallback: int) -> int:
 
 
 def diversity_pictures(plain, c3_checkpoints: Sequence[Tuple[int, object]], images: Sequence[str],
-                       out_dir: str, method: str = "paper") -> Dict:
+                       out_dir: str, method: str = "paper", prefix: str = "") -> Dict:
     """Bars (plain vs the last C3 checkpoint, per block) and, with several C3 checkpoints, the
-    curve over training. Returns the numbers and the files written."""
+    curve over training: ``<prefix>diversity_bars.png``, ``<prefix>diversity_curve.png``.
+    Returns the numbers and the files written."""
     points = [(it, diversity(model, images, method=method)) for it, model in c3_checkpoints]
     final = points[-1][1]
     plain_stats = diversity(plain, images, stages=list(final), method=method) if plain else {}
     short = {short_name(s): v for s, v in final.items()}
     files = [diversity_bars({short_name(s): v["input"] for s, v in plain_stats.items()}, short,
-                            os.path.join(out_dir, "diversity_bars.png"))]
+                            os.path.join(out_dir, f"{prefix}diversity_bars.png"))]
     if len(points) > 1:
         files.append(diversity_curve([(it, {short_name(s): v for s, v in stats.items()})
                                       for it, stats in points],
-                                     os.path.join(out_dir, "diversity_curve.png")))
+                                     os.path.join(out_dir, f"{prefix}diversity_curve.png")))
     return {"method": method, "images": len(images), "plain": plain_stats,
             "c3": {str(it): stats for it, stats in points}, "files": files}

@@ -226,7 +226,7 @@ def _check_schedule(cfg, loaders) -> None:
             raise UserInputError(f"{key} is {value!r}; it must be a whole number of at least 1")
 
 
-def _state_dict(path: str, ckpt=None) -> Dict[str, torch.Tensor]:
+def checkpoint_state_dict(path: str, ckpt=None) -> Dict[str, torch.Tensor]:
     """The model weights of checkpoint ``path`` (``ckpt``: its content, when already read)."""
     if ckpt is None:
         if not os.path.isfile(path):
@@ -242,7 +242,7 @@ def check_checkpoint_fits(model, path: str, allow_new_blocks: bool = False, ckpt
     """Refuse a checkpoint of another model: tensors missing, of other shapes, or not in the
     model. ``allow_new_blocks``: a plain checkpoint may lack the C3/SE blocks (fine-tuning).
     ``ckpt``: the checkpoint's content, when already read."""
-    state = _state_dict(path, ckpt)
+    state = checkpoint_state_dict(path, ckpt)
     problem = check_state_dict_fits(model, state)
     if not problem and not allow_new_blocks:
         missing = [k for k in model.state_dict() if k not in state]

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from c3_dense.errors import UserInputError
+from c3_dense.weights import load_torch_file
 
-from .engine import _state_dict, build_model, check_checkpoint_fits, load_config
+from .engine import build_model, check_checkpoint_fits, checkpoint_state_dict, load_config
 
 
 def _dataset_meta(cfg, num_classes: int) -> Dict:
     """Class names and palette: from the test data set's class (its METAINFO), else numbered
-    classes with mmseg's random palette."""
+    classes with fixed random colours."""
     from mmseg.registry import DATASETS
 
     ds = (cfg.get("test_dataloader") or {}).get("dataset") or {}
@@ -54,8 +55,11 @@ def init_segmentor(config: str, checkpoint: str, cfg_options: Optional[dict] = N
         raise UserInputError(f"config {config} has no test_pipeline; add the one of its data "
                              "set (mmseg's inference reads it)")
     model = build_model(cfg, config)
-    check_checkpoint_fits(model, checkpoint)
-    model.load_state_dict(_state_dict(checkpoint), strict=True)
+    if not os.path.isfile(checkpoint):
+        raise UserInputError(f"checkpoint {checkpoint} not found")
+    ckpt = load_torch_file(checkpoint)  # read once: checked, then loaded
+    check_checkpoint_fits(model, checkpoint, ckpt=ckpt)
+    model.load_state_dict(checkpoint_state_dict(checkpoint, ckpt), strict=True)
     model.cfg = cfg
     model.dataset_meta = _dataset_meta(cfg, model.decode_head.num_classes)
     return model.to(device).eval()
@@ -148,8 +152,6 @@ class Segmentor:
 
 def load_segmentor(config: str, checkpoint: str, cfg_options: Optional[dict] = None) -> Segmentor:
     """A :class:`Segmentor` for ``config`` with the weights of ``checkpoint`` (checked)."""
-    if not os.path.isfile(checkpoint):
-        raise UserInputError(f"checkpoint {checkpoint} not found")
     return Segmentor(init_segmentor(config, checkpoint, cfg_options))
 
 
