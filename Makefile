@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 VPY    := $(VENV)/bin/python
 
-.PHONY: setup demo test bench complexity clean-demo
+.PHONY: setup demo test bench gpu-check complexity clean-demo
 
 setup:
 	@$(PYTHON) tools/setup_env.py --venv $(VENV)
@@ -17,6 +17,9 @@ test: setup
 
 bench: setup
 	@$(VPY) bench/bench_c3.py
+
+gpu-check: setup
+	@$(VPY) bench/gpu_check.py
 
 complexity: setup
 	@$(VPY) tools/complexity.py

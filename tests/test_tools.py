@@ -107,3 +107,25 @@ def test_diversity_tool_on_a_detector_backbone(tmp_path):
     # zero_init: untrained blocks pass their input through, so diversity is unchanged.
     for v in blocks.values():
         assert v["input"] == pytest.approx(v["output"], abs=1e-6)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-CUDA path")
+def test_gpu_check_says_no_cuda_in_one_line_and_exits_0():
+    result = run("bench/gpu_check.py")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines() == [result.stdout.strip()]
+    assert result.stdout.startswith("gpu_check: no CUDA device")
+
+
+def test_gpu_check_dry_run_on_the_cpu():
+    """Every check of the GPU script runs (CPU against itself, fp32 steps of both detectors'
+    and segmentors' real configs, the timing tables) and finds no problem."""
+    pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
+    pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
+    result = run("bench/gpu_check.py", "--device", "cpu", "--quick",
+                 env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "| Faster R-CNN R-50-FPN C3 | float32 |" in out and "| DeepLabv2 R-50-D8 C3 | float32 |" in out
+    assert out.count("| yes |") >= 8 and "| NO |" not in out
+    assert "| 1×256@14×14 | train |" in out and "gpu_check: 0 problems" in out

@@ -1,0 +1,325 @@
+#!/usr/bin/env python
+"""What only a GPU can show, in one run (meant to take well under 8 minutes on one H100):
+
+1. CUDA vs CPU: the C3 block in every mode (resize, tile, native), variant (full, enc_dec,
+   message), with and without BN, include_self, both groupings — fp32 outputs and the
+   gradients of input and parameters, largest difference against a tolerance.
+2. Mixed precision without NaN: fp16 and bf16 autocast training steps of a C3 Faster R-CNN
+   R-50-FPN (detectron2's AMPTrainer, the trainer of SOLVER.AMP.ENABLED) and a C3 DeepLabv2
+   R-50-D8 (mmengine's AmpOptimWrapper, what `train_seg.py --amp` uses), from scratch on
+   generated images: every loss and every weight finite afterwards.
+3. Timings, CUDA-synchronised, interleaved, medians, with peak memory
+   (torch.cuda.max_memory_allocated): the C3 block at the six ResNet-50 stage inputs against
+   the floor `x + y`, SE and mmcv's ContextBlock (GCNet), eval and forward+backward; and
+   C3-ResNet-50 / plain at 8×224×224 and 1×800×1216.
+
+Prints Markdown tables (the README's GPU rows) and a last line `gpu_check: N problems`; exits 1
+when a check fails. On a machine without CUDA it says so in one line and exits 0.
+
+    python bench/gpu_check.py [--quick] [--device cuda|cpu]
+
+``--device cpu`` is a dry run of the script's code on a machine without a GPU: check 1 then
+compares the CPU with itself, check 2 trains in fp32 (the AMP wrappers need CUDA), check 3
+times the CPU without memory figures.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+from c3_dense import C3Block, SEBlock  # noqa: E402
+
+# ResNet-50 stage inputs (channels, height, width) for a 224×224 and an 800×1216 image.
+STAGE_INPUTS = {224: [(256, 56, 56), (512, 28, 28), (1024, 14, 14)],
+                800: [(256, 200, 304), (512, 100, 152), (1024, 50, 76)]}
+WINDOWS = {256: 28, 512: 14, 1024: 7}  # the detectron2/mmseg defaults (stage inputs of res3-5)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def agreement(device: torch.device, quick: bool) -> list:
+    """Largest |device - CPU| of outputs and gradients for every block configuration."""
+    rows = []
+    modes = ("resize", "tile", "native")
+    variants = ("full", "enc_dec", "message")
+    options = list(itertools.product(modes, variants, ("none", "bn"), (False, True),
+                                     ("equal", "fixed")))
+    if quick:
+        options = options[::7]
+    for mode, variant, norm, include_self, grouping in options:
+        torch.manual_seed(0)
+        size = (7, 7) if mode == "native" else (19, 26)
+        block = C3Block(7, mode=mode, variant=variant, norm=norm, include_self=include_self,
+                        group_size=32, grouping=grouping)
+        x = torch.randn(2, 80, *size)  # 80 channels: 2 equal groups of 40, or 32 + 32 + 16
+        outputs = []
+        for dev in (torch.device("cpu"), device):
+            b = C3Block(7, mode=mode, variant=variant, norm=norm, include_self=include_self,
+                        group_size=32, grouping=grouping).to(dev)
+            b.load_state_dict(block.state_dict())
+            b.train()
+            xi = x.to(dev).requires_grad_(True)
+            out = b(xi)
+            out.square().sum().backward()
+            grads = [xi.grad] + [p.grad for p in b.parameters()]
+            outputs.append([out.detach().cpu()] + [g.detach().cpu() for g in grads])
+        diff = max((a - b).abs().max().item() / (1 + a.abs().max().item())
+                   for a, b in zip(*outputs))
+        rows.append((f"{mode}/{variant}/{norm}/self={include_self}/{grouping}", diff))
+    return rows
+
+
+def _images(batch: int, height: int, width: int, device) -> torch.Tensor:
+    return torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8, device=device)
+
+
+def amp_detectron2(dtype: torch.dtype, steps: int, size: int, device: torch.device) -> list:
+    """Losses of `steps` AMPTrainer steps of the COCO C3 Faster R-CNN R-50-FPN config (on the
+    CPU: SimpleTrainer in fp32, a dry run of everything but autocast)."""
+    from detectron2.engine import AMPTrainer, SimpleTrainer
+    from detectron2.structures import Boxes, Instances
+    from detectron2.utils.events import EventStorage
+
+    from c3_dense.detectron2.engine import Trainer, setup_cfg
+
+    cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", "COCO-1x",
+                                 "faster_rcnn_R_50_FPN_c3.yaml"),
+                    ["MODEL.WEIGHTS", "", "MODEL.DEVICE", device.type, "MODEL.RESNETS.NORM", "BN",
+                     "MODEL.BACKBONE.FREEZE_AT", "0"])
+    torch.manual_seed(0)
+    model = Trainer.build_model(cfg)
+    batch = []
+    for image in _images(2, size, size, "cpu"):
+        inst = Instances((size, size))
+        inst.gt_boxes = Boxes(torch.tensor([[0.04, 0.06, 0.4, 0.43], [0.5, 0.08, 0.8, 0.6]]) * size)
+        inst.gt_classes = torch.tensor([3, 17])
+        batch.append({"image": image, "instances": inst, "height": size, "width": size})
+    optimizer = Trainer.build_optimizer(cfg, model)
+    if device.type == "cuda":
+        trainer = AMPTrainer(model, itertools.repeat(batch), optimizer, precision=dtype)
+    else:
+        trainer = SimpleTrainer(model, itertools.repeat(batch), optimizer)
+    losses = []
+    with EventStorage(0) as storage:
+        for it in range(steps):
+            storage.iter = it
+            trainer.iter = it
+            trainer.run_step()
+            losses.append(storage.history("total_loss").latest())
+    weights_ok = all(torch.isfinite(p).all().item() for p in model.parameters())
+    return losses + ([] if weights_ok else [float("nan")])
+
+
+def amp_mmseg(dtype: torch.dtype, steps: int, size: int, device: torch.device) -> list:
+    """Losses of `steps` train steps of the VOC C3 DeepLabv2 R-50-D8 config under mmengine's
+    AmpOptimWrapper (the Runner's train_step, as `train_seg.py --amp` runs it; on the CPU:
+    OptimWrapper in fp32, a dry run of everything but autocast)."""
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from c3_dense.mmseg.engine import build_model, load_config
+
+    config = os.path.join(ROOT, "configs", "mmseg", "deeplabv2",
+                          "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3.py")
+    cfg = load_config(config, {"model.pretrained": None,
+                               "model.backbone.norm_cfg": {"type": "BN", "requires_grad": True},
+                               "model.data_preprocessor.size": (size, size)})
+    torch.manual_seed(0)
+    model = build_model(cfg, config).to(device)  # from scratch: PyTorch's default init
+    model.train()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if device.type == "cuda":
+        optim = AmpOptimWrapper(optimizer=sgd, dtype=dtype, clip_grad=dict(max_norm=35, norm_type=2))
+    else:
+        optim = OptimWrapper(optimizer=sgd, clip_grad=dict(max_norm=35, norm_type=2))
+    samples = []
+    for _ in range(2):
+        sample = SegDataSample(metainfo={"img_shape": (size, size), "ori_shape": (size, size),
+                                         "pad_shape": (size, size)})
+        labels = torch.randint(0, 21, (1, size, size))
+        sample.gt_sem_seg = PixelData(data=labels)
+        samples.append(sample)
+    data = {"inputs": list(_images(2, size, size, "cpu")), "data_samples": samples}
+    losses = []
+    for _ in range(steps):
+        log = model.train_step(data, optim)
+        losses.append(log["loss"].item())
+    weights_ok = all(torch.isfinite(p).all().item() for p in model.parameters())
+    return losses + ([] if weights_ok else [float("nan")])
+
+
+def _context_block(channels: int):
+    """mmcv's ContextBlock (GCNet), when mmcv is installed."""
+    try:
+        from mmcv.cnn.bricks import ContextBlock
+    except ImportError:
+        return None
+    return ContextBlock(channels, ratio=1 / 16)
+
+
+class _Add(nn.Module):
+    """The floor: one elementwise add over the map (read twice, written once)."""
+
+    def __init__(self, shape, device):
+        super().__init__()
+        self.register_buffer("other", torch.randn(shape, device=device))
+
+    def forward(self, x):
+        return x + self.other
+
+
+def stage_table(device: torch.device, repeats: int, quick: bool) -> list:
+    """Time and peak memory of the C3 block (resize mode, default options), SE and ContextBlock
+    against `x + y` at the ResNet-50 stage inputs; ratios to `x + y`."""
+    rows = []
+    cases = [(8, *s) for s in STAGE_INPUTS[224]] + [(1, *s) for s in STAGE_INPUTS[800]]
+    if quick:
+        cases = [(1, c, h // 4, w // 4) for _, c, h, w in cases[:2]]
+    for batch, c, h, w in cases:
+        shape = (batch, c, h, w)
+        blocks = {"x+y": _Add(shape, device), "C3": C3Block(WINDOWS[c], zero_init=False),
+                  "SE": SEBlock(c)}
+        gc = _context_block(c)
+        if gc is not None:
+            blocks["GCNet"] = gc
+        blocks = {k: v.to(device) for k, v in blocks.items()}
+        x = torch.randn(shape, device=device)
+        for mode in ("eval", "train"):
+            def step(m, mode=mode):
+                if mode == "eval":
+                    m.eval()
+                    with torch.no_grad():
+                        m(x)
+                else:
+                    m.train()
+                    xi = x.detach().requires_grad_(True)
+                    m(xi).sum().backward()
+
+            for m in blocks.values():  # warm-up
+                step(m)
+            times = {k: [] for k in blocks}
+            peaks = {}
+            for _ in range(repeats):
+                for k, m in blocks.items():
+                    if device.type == "cuda":
+                        torch.cuda.reset_peak_memory_stats(device)
+                        base = torch.cuda.memory_allocated(device)
+                    sync(device)
+                    t = time.perf_counter()
+                    step(m)
+                    sync(device)
+                    times[k].append(time.perf_counter() - t)
+                    if device.type == "cuda":
+                        peaks[k] = torch.cuda.max_memory_allocated(device) - base
+            med = {k: statistics.median(v) for k, v in times.items()}
+            rows.append((f"{batch}×{c}@{h}×{w}", mode, med, peaks))
+    return rows
+
+
+def network_table(device: torch.device, repeats: int, quick: bool) -> list:
+    """C3-ResNet-50 / plain, forward+backward, at 8×224² and 1×800×1216."""
+    from c3_dense.models import create
+
+    models = {n: create(n).to(device) for n in ("resnet50", "resnet50_c3")}
+    sizes = [(2, 64, 64)] if quick else [(8, 224, 224), (1, 800, 1216)]
+    rows = []
+    for batch, h, w in sizes:
+        x = torch.randn(batch, 3, h, w, device=device)
+
+        def step(m):
+            m.train()
+            m.zero_grad(set_to_none=True)
+            m(x).sum().backward()
+
+        for m in models.values():
+            step(m)
+        times = {n: [] for n in models}
+        for _ in range(repeats):
+            for n, m in models.items():
+                sync(device)
+                t = time.perf_counter()
+                step(m)
+                sync(device)
+                times[n].append(time.perf_counter() - t)
+        med = {n: statistics.median(v) for n, v in times.items()}
+        rows.append((f"{batch}×{h}×{w}", med["resnet50"], med["resnet50_c3"]))
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    ap.add_argument("--repeats", type=int, default=10)
+    args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print(f"gpu_check: no CUDA device on this machine (torch {torch.__version__}); "
+              "nothing to check - run it where a GPU is")
+        return 0
+    device = torch.device(args.device)
+    repeats = 2 if args.quick else args.repeats
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"# gpu_check on {name}, torch {torch.__version__}\n")
+    problems = 0
+    start = time.time()
+
+    print("## 1. CUDA vs CPU, fp32 (largest |difference| of outputs and gradients, relative)")
+    print("| block | max diff | ok |\n|---|---|---|")
+    for label, diff in agreement(device, args.quick):
+        ok = diff < 1e-4
+        problems += not ok
+        print(f"| {label} | {diff:.1e} | {'yes' if ok else 'NO'} |", flush=True)
+
+    print("\n## 2. Mixed-precision training steps (losses; nan = a NaN/inf loss or weight)")
+    dtypes = (torch.float16, torch.bfloat16)
+    if device.type != "cuda":
+        print("(CPU dry run in fp32: detectron2's AMPTrainer and mmengine's AmpOptimWrapper "
+              "need CUDA)")
+        dtypes = (torch.float32,)
+    steps, size = (2, 128 if device.type == "cpu" else 256) if args.quick else (5, 512)
+    print("| model | dtype | losses | ok |\n|---|---|---|---|")
+    for label, fn in (("Faster R-CNN R-50-FPN C3", amp_detectron2),
+                      ("DeepLabv2 R-50-D8 C3", amp_mmseg)):
+        for dtype in dtypes:
+            try:
+                losses = fn(dtype, steps, size, device)
+                ok = all(torch.isfinite(torch.tensor(v)).item() for v in losses)
+                shown = ", ".join(f"{v:.3f}" for v in losses)
+            except Exception as exc:  # report and go on: the other checks still count
+                ok, shown = False, f"{type(exc).__name__}: {exc}"[:200]
+            problems += not ok
+            print(f"| {label} | {str(dtype).split('.')[-1]} | {shown} | "
+                  f"{'yes' if ok else 'NO'} |", flush=True)
+
+    print(f"\n## 3. Block time and memory against x + y ({device.type}, median of {repeats})")
+    print("| map | pass | x+y (ms) | C3 / x+y | SE / x+y | GCNet / x+y | C3 peak / x+y peak |")
+    print("|---|---|---|---|---|---|---|")
+    for label, mode, med, peaks in stage_table(device, repeats, args.quick):
+        base = med["x+y"]
+        gc = f"{med['GCNet'] / base:.2f}" if "GCNet" in med else "n/a"
+        mem = (f"{peaks['C3'] / max(peaks['x+y'], 1):.2f}" if peaks else "n/a")
+        print(f"| {label} | {mode} | {base * 1e3:.3f} | {med['C3'] / base:.2f} | "
+              f"{med['SE'] / base:.2f} | {gc} | {mem} |", flush=True)
+    print("\n| ResNet-50 input | fwd+bwd plain (ms) | C3 / plain |\n|---|---|---|")
+    for label, plain, c3 in network_table(device, repeats, args.quick):
+        print(f"| {label} | {plain * 1e3:.1f} | {c3 / plain:.3f} |", flush=True)
+    print(f"\ngpu_check: {problems} problems, {time.time() - start:.0f} s")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
