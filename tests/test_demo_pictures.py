@@ -292,9 +292,12 @@ def test_visualize_compare_channels_diversity_curves(demo, tmp_path):
     assert bad.returncode == 2 and "has no C3 block" in bad.stderr
 
     c3_run = root / "work_dirs" / "demo" / "seg_c3"
-    result = tool(demo, "tools/visualize.py", "diversity", "seg", "--plain", seg, w["seg_plain"],
-                  "--c3", seg_c3, str(c3_run / "iter_2.pth"), str(c3_run / "iter_4.pth"),
-                  "--count", "3", "--out", out)
+    args = ["diversity", "seg", "--plain", seg, w["seg_plain"], "--c3", seg_c3,
+            str(c3_run / "iter_2.pth"), str(c3_run / "iter_4.pth"), "--count", "3", "--out", out]
+    elsewhere = tool(demo, "tools/visualize.py", *args, "--cfg-options",
+                     f"test_dataloader.dataset.data_root={tmp_path / 'nowhere'}")
+    assert elsewhere.returncode == 2 and "nowhere does not exist" in elsewhere.stderr
+    result = tool(demo, "tools/visualize.py", *args, "--cfg-options", *_seg_data(root))
     assert result.returncode == 0, result.stderr[-2000:]
     numbers = json.loads((tmp_path / "diversity_seg.json").read_text())
     assert set(numbers["c3"]) == {"2", "4"} and numbers["images"] == 3

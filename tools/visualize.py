@@ -7,6 +7,8 @@ diversity, training curves. Each subcommand writes PNGs (and the numbers as JSON
     python tools/visualize.py diversity det|seg --plain CFG W --c3 CFG W [W ...] [--images IMAGE...] --out DIR
     python tools/visualize.py curves --run LABEL RUN_DIR [--run ...] --out DIR
 
+seg subcommands take --cfg-options k=v ... (mmseg's), e.g. the test set's data_root.
+
 compare: ground truth | each model, one row per image (default: the first 4 test images).
 channels: the top-k channel maps at one C3 block's input and output with their share of the
 response (the paper's motivation figure). diversity: per C3 block, the paper's measure at the
@@ -27,15 +29,18 @@ from c3_dense.errors import (CliParser, UserInputError, check_output_dir,  # noq
                              positive_int, run_cli)
 
 
-def load_model(task: str, config: str, weights: str):
+def load_model(task: str, config: str, weights: str, cfg_options=None):
     """The predictor of ``task`` for a config and its weights (checked)."""
     if not os.path.isfile(config):
         raise UserInputError(f"config file {config} not found")
     if task == "det":
+        if cfg_options:
+            raise UserInputError("--cfg-options is for mmseg configs; detectron2 finds its "
+                                 "data under $DETECTRON2_DATASETS")
         from c3_dense.detectron2 import inference
         return inference.load_detector(config, weights)
     from c3_dense.mmseg import inference
-    return inference.load_segmentor(config, weights)
+    return inference.load_segmentor(config, weights, cfg_options)
 
 
 def default_images(model, count: int):
@@ -61,7 +66,8 @@ def write_json(out: str, name: str, data) -> str:
 def run_compare(args) -> None:
     from c3_dense.analysis.pictures import compare
 
-    models = [(label, load_model(args.task, cfg, w)) for label, cfg, w in args.model]
+    models = [(label, load_model(args.task, cfg, w, args.cfg_options))
+              for label, cfg, w in args.model]
     images = images_for(args, models[0][1])
     path = compare(models, images, os.path.join(args.out, f"compare_{args.task}.png"))
     print(f"wrote {path}")
@@ -71,7 +77,7 @@ def run_channels(args) -> None:
     from c3_dense.analysis.pictures import channels
     from c3_dense.data.images import find_images
 
-    model = load_model(args.task, args.config, args.weights)
+    model = load_model(args.task, args.config, args.weights, args.cfg_options)
     image = find_images([args.image])[0]
     path = os.path.join(args.out, f"channels_{args.task}.png")
     result = channels(model, image, path, block=args.block, k=args.k)
@@ -87,9 +93,9 @@ def run_diversity(args) -> None:
     config, *weights = args.c3
     if not weights:
         raise UserInputError("--c3 needs a config and at least one weights file")
-    checkpoints = [(checkpoint_iteration(w, i), load_model(args.task, config, w))
+    checkpoints = [(checkpoint_iteration(w, i), load_model(args.task, config, w, args.cfg_options))
                    for i, w in enumerate(weights)]
-    plain = load_model(args.task, *args.plain) if args.plain else None
+    plain = load_model(args.task, *args.plain, args.cfg_options) if args.plain else None
     images = images_for(args, checkpoints[-1][1])
     result = diversity_pictures(plain, checkpoints, images, args.out, method=args.method)
     final = result["c3"][str(checkpoints[-1][0])]
@@ -132,10 +138,18 @@ def main(argv=None) -> int:
     ap = CliParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
+    try:  # mmseg's own key=value parsing (lists, tuples, nested keys)
+        from mmengine.config import DictAction
+    except ImportError:  # detection-only installs
+        DictAction = None
+
     def task_parser(name, help_text):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("task", choices=["det", "seg"])
         p.add_argument("--out", required=True, help="output folder")
+        p.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
+                       help="seg: overrides of the mmseg config (e.g. the test data_root)",
+                       **({} if DictAction else {"default": None}))
         return p
 
     p = task_parser("compare", "ground truth | models, side by side")

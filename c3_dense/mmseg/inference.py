@@ -19,7 +19,8 @@ import torch
 from c3_dense.errors import UserInputError
 from c3_dense.weights import load_torch_file
 
-from .engine import build_model, check_checkpoint_fits, checkpoint_state_dict, load_config
+from .engine import (build_model, check_checkpoint_fits, check_config, checkpoint_state_dict,
+                     load_config)
 
 
 def _dataset_meta(cfg, num_classes: int) -> Dict:
@@ -160,6 +161,9 @@ def test_set(cfg) -> Dict[str, Optional[str]]:
     from mmengine.registry import DefaultScope
     from mmseg.registry import DATASETS
 
+    # A missing folder or split file: one clear line (with the --cfg-options fix), not
+    # mmengine's assertion.
+    check_config(cfg, "the config", loaders=("test_dataloader",))
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     with DefaultScope.overwrite_default_scope(cfg.get("default_scope", "mmseg") or "mmseg"):
         dataset = DATASETS.build(ds_cfg)
