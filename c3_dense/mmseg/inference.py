@@ -117,8 +117,10 @@ class Segmentor:
                                                   alpha=self.alpha)
             self._visualizer.set_dataset_meta(self.model.dataset_meta["classes"],
                                               self.model.dataset_meta["palette"])
+        # Class names on the regions (mmseg's labels) where the picture is large enough for
+        # text; on small images they would hide what they name.
         self._visualizer.add_datasample("image", image_rgb, sample, draw_gt=False,
-                                        draw_pred=True, with_labels=False)
+                                        draw_pred=True, with_labels=min(labels.shape) >= 256)
         return self._visualizer.get_image()
 
     def test_images(self) -> List[str]:
