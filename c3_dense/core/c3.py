@@ -164,6 +164,77 @@ def mix_channels(weights: torch.Tensor, values: torch.Tensor, groups: List[int])
     return layout.scatter(mixed)
 
 
+class _ChannelMessages(torch.autograd.Function):
+    """m_i = Σ_j a_ij values_j with a_ij = softmax_j(-(v_i - v_j)²) for B = N·G groups laid
+    out as B×S (``v``) and B×S×D (``values``), in few passes over the S×S matrices and keeping one of them for backward.
+
+    Forward: with q_ij = (v_i - v_j)² (masked senders set to +inf) and q_i = min_j q_ij, the
+    weights are E_ij / Z_i with E_ij = exp(q_i - q_ij) ≤ 1 (the softmax's own stabilisation,
+    the row maximum being exactly q_i) and Z_i = Σ_j E_ij, which comes out of the same matmul
+    as Σ_j E_ij values_j (values get a column of ones). A row without sender has Z_i = 0 and
+    gets the zero message. Backward, with P = E / Z and g = ∂L/∂m:
+        ∂L/∂values = Pᵀ g,   ∂L/∂s_ij = P_ij (g_i·values_j - g_i·m_i),
+        ∂L/∂v_i = -2 Σ_j (∂s_ij + ∂s_ji)(v_i - v_j).
+    Checked against autograd through the plain ops by gradcheck in the tests.
+    """
+
+    @staticmethod
+    def forward(ctx, v, values, include_self: bool, empty_slots):
+        q = v.unsqueeze(-1) - v.unsqueeze(-2)
+        q.mul_(q)
+        if not include_self:
+            q.diagonal(dim1=-2, dim2=-1).fill_(math.inf)
+        if empty_slots is not None:  # (B, 1, S): slots of smaller groups send nothing
+            q.masked_fill_(empty_slots, math.inf)
+        nearest = q.amin(dim=-1, keepdim=True)
+        nearest.masked_fill_(nearest == math.inf, 0.0)  # no sender: the row stays all zero
+        weights = torch.sub(nearest, q, out=q).exp_()  # E, in place of q
+        ones = values.new_ones(*values.shape[:-1], 1)
+        summed = torch.bmm(weights, torch.cat([values, ones], dim=-1))
+        total = summed[..., -1:]
+        scale = torch.where(total > 0, total.reciprocal(), torch.zeros_like(total))
+        messages = summed[..., :-1] * scale
+        ctx.save_for_backward(v, values, weights, scale, messages)
+        return messages
+
+    @staticmethod
+    def backward(ctx, grad):
+        v, values, weights, scale, messages = ctx.saved_tensors
+        with torch.autocast(device_type=grad.device.type, enabled=False):
+            g = grad * scale                                          # g_i / Z_i
+            # Explicit 3-D bmm: on CPU it is several times faster than matmul on 4-D
+            # operands for these shapes (small D).
+            grad_values = torch.bmm(weights.transpose(1, 2), g)
+            grad_s = torch.bmm(g, values.transpose(1, 2))
+            grad_s.sub_((g * messages).sum(-1, keepdim=True)).mul_(weights)
+            with_ones = torch.stack([v, torch.ones_like(v)], dim=-1)
+            rows = torch.bmm(grad_s, with_ones)                  # (∂s v, Σ_j ∂s_ij)
+            cols = torch.bmm(grad_s.transpose(1, 2), with_ones)  # (∂sᵀ v, Σ_j ∂s_ji)
+            grad_v = -2 * (v * (rows[..., 1] + cols[..., 1]) - rows[..., 0] - cols[..., 0])
+        return grad_v, grad_values, None, None
+
+
+def channel_messages(v: torch.Tensor, values: torch.Tensor,
+                     groups: Union[List[int], _GroupLayout], include_self: bool) -> torch.Tensor:
+    """The messages m_i = Σ_j a_ij values_j for channel summaries ``v`` (N×C) and ``values``
+    (N×C×D), in :func:`compute_dtype`: the values of ``mix_channels(channel_affinity(...))``
+    computed in fewer passes and less memory. Under tracing (export) it is exactly those
+    plain ops."""
+    layout = _layout(groups, v.device)
+    dtype = compute_dtype(v.dtype)
+    v, values = v.to(dtype), values.to(dtype)
+    if torch.jit.is_tracing() or torch.jit.is_scripting():
+        return mix_channels(channel_affinity(v, layout, include_self), values, layout)
+    n, groups_, size = v.shape[0], layout.groups, layout.size
+    empty = None
+    if layout.index is not None:
+        empty = (layout.index == layout.channels).repeat(n, 1)[:, None, :]
+    mixed = _ChannelMessages.apply(layout.gather(v).reshape(n * groups_, size),
+                                   layout.gather(values).reshape(n * groups_, size, -1),
+                                   include_self, empty)
+    return layout.scatter(mixed.reshape(n, groups_, size, -1))
+
+
 class C3Block(nn.Module):
     """Cross-channel Communication block (see the module docstring for the equations).
 
@@ -260,8 +331,8 @@ class C3Block(nn.Module):
         if self.variant == "message":
             with _autocast_off(vectors):
                 exact = vectors.to(compute_dtype(vectors.dtype))
-                weights = channel_affinity(exact.mean(dim=-1), layout, self.include_self)
-                out = mix_channels(weights, exact, layout).to(vectors.dtype)
+                out = channel_messages(exact.mean(dim=-1), exact, layout,
+                                       self.include_self).to(vectors.dtype)
         else:
             hidden = F.relu(self.enc_fc1(vectors))                      # h_i: N×C×A/k
             w2, b2 = self.enc_fc2.weight, self.enc_fc2.bias
@@ -273,8 +344,8 @@ class C3Block(nn.Module):
                     dtype = compute_dtype(hidden.dtype)
                     summary = F.linear(hidden.to(dtype), w2.to(dtype).mean(0, keepdim=True),
                                        b2.to(dtype).mean(0, keepdim=True)).squeeze(-1)  # v_i
-                    weights = channel_affinity(summary, layout, self.include_self)
-                    decoded = mix_channels(weights, decoded, layout).to(hidden.dtype)
+                    decoded = channel_messages(summary, decoded, layout,
+                                               self.include_self).to(hidden.dtype)
             out = self.dec_fc2(F.relu(decoded + self.dec_fc1.bias))
         if self.norm is not None:
             out = self.norm(out.flatten(0, 1)).reshape(out.shape)
