@@ -26,8 +26,10 @@ authors' code: docs/method.md.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from typing import List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -125,8 +127,14 @@ class _GroupLayout:
         return flat if self.index is None else flat.index_select(1, self.valid)
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_layout(sizes: Tuple[int, ...], device: torch.device) -> _GroupLayout:
+    """Layouts are read-only; made once per (group sizes, device)."""
+    return _GroupLayout(list(sizes), device)
+
+
 def _layout(groups: Union[List[int], _GroupLayout], device: torch.device) -> _GroupLayout:
-    return groups if isinstance(groups, _GroupLayout) else _GroupLayout(list(groups), device)
+    return groups if isinstance(groups, _GroupLayout) else _cached_layout(tuple(groups), device)
 
 
 def channel_affinity(v: torch.Tensor, groups: List[int], include_self: bool) -> torch.Tensor:
@@ -180,7 +188,7 @@ class _ChannelMessages(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, v, values, include_self: bool, empty_slots):
-        q = v.unsqueeze(-1) - v.unsqueeze(-2)
+        q = v.unsqueeze(-2) - v.unsqueeze(-1)  # (v_j - v_i)², squared below; faster order on CPU
         q.mul_(q)
         if not include_self:
             q.diagonal(dim1=-2, dim2=-1).fill_(math.inf)
@@ -294,6 +302,7 @@ class C3Block(nn.Module):
             self.dec_fc1 = nn.Linear(area, hidden)
             self.dec_fc2 = nn.Linear(hidden, area)
         self.norm = nn.BatchNorm1d(area) if norm == "bn" else None
+        self._recompute_sink = None  # a list while capturing_recompute() is active
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -327,7 +336,7 @@ class C3Block(nn.Module):
 
     def update(self, vectors: torch.Tensor) -> torch.Tensor:
         """The decoded update x̄ for channel vectors N×C×A (before the residual)."""
-        layout = _GroupLayout(self.groups(int(vectors.shape[1])), vectors.device)
+        layout = _layout(self.groups(int(vectors.shape[1])), vectors.device)
         if self.variant == "message":
             with _autocast_off(vectors):
                 exact = vectors.to(compute_dtype(vectors.dtype))
@@ -355,5 +364,29 @@ class C3Block(nn.Module):
         if x.dim() != 4:
             raise ValueError(f"C3Block expects a B×C×H×W tensor, got shape {tuple(x.shape)}")
         vectors, add_back = to_windows(x, self.window, self.mode)
-        out = add_back(self.update(vectors))
-        return F.relu(out) if self.final_relu else out
+        update = self.update(vectors)
+        out = add_back(update)
+        out = F.relu(out) if self.final_relu else out
+        sink = getattr(self, "_recompute_sink", None)
+        if sink is not None:
+            sink.append((out, functools.partial(_add_back_again, add_back, update.detach(),
+                                                self.final_relu)))
+        return out
+
+    @contextlib.contextmanager
+    def capturing_recompute(self) -> Iterator[list]:
+        """While active, each forward call appends ``(output, recompute)`` to the yielded list;
+        ``recompute()`` gives the output's values again, without autograd, from the input and
+        the small update, which the block keeps. :class:`~c3_dense.core.stage.C3Stage` uses it
+        so that the full-size output need not be stored for backward."""
+        self._recompute_sink = sink = []
+        try:
+            yield sink
+        finally:
+            self._recompute_sink = None
+
+
+def _add_back_again(add_back, update: torch.Tensor, final_relu: bool) -> torch.Tensor:
+    with torch.no_grad():
+        out = add_back(update)
+        return F.relu(out) if final_relu else out

@@ -16,8 +16,9 @@ refuses to be traced.
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +62,34 @@ def nearest_index(size_in: int, size_out: int, device: torch.device) -> torch.Te
 AddBack = Callable[[torch.Tensor], torch.Tensor]
 
 
+# The index tensors of a map size are made once and kept (small, read-only): on small maps the
+# block's time is mostly per-operation overhead, and making them is a dozen operations.
+@functools.lru_cache(maxsize=256)
+def _resize_plan(h: int, w: int, wh: int, ww: int, device: torch.device,
+                 dtype: torch.dtype) -> Tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """(flat indices of the window's pixels, or None for integer factors; source row of each
+    output row; 0/1 column selection matrix ww×w) for resize mode."""
+    flat = None
+    if h % wh or w % ww:
+        flat = (nearest_index(h, wh, device)[:, None] * w + nearest_index(w, ww, device)).reshape(-1)
+    select = torch.zeros(ww, w, dtype=dtype, device=device)
+    select[nearest_index(ww, w, device), torch.arange(w, device=device)] = 1
+    return flat, nearest_index(wh, h, device), select
+
+
+@functools.lru_cache(maxsize=256)
+def _tile_plan(h: int, w: int, window: Tuple[int, int], device: torch.device):
+    """(map brought up to at least the window: row and column indices, or None; tile index
+    (T, A); per-pixel coverage; indices back down, or None) for tile mode."""
+    ph, pw = max(h, window[0]), max(w, window[1])
+    up = down = None
+    if (ph, pw) != (h, w):
+        up = nearest_index(h, ph, device)[:, None], nearest_index(w, pw, device)
+        down = nearest_index(ph, h, device)[:, None], nearest_index(pw, w, device)
+    index = tile_index(ph, pw, window, device)
+    return up, index, torch.bincount(index.reshape(-1), minlength=ph * pw), down
+
+
 def _needs_fresh_output() -> bool:
     """With autograd off (inference, or inside a custom autograd Function such as activation
     checkpointing, whose caller may modify the output in place) the block must return a fresh
@@ -93,18 +122,14 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
         return x.reshape(b, c, area), lambda u: x + cast(u).reshape(b, c, h, w)
 
     if mode == "resize":
-        if h % wh == 0 and w % ww == 0:  # integer factors: a strided view, no index
+        # Up: rows by index, columns by a 0/1 selection matrix (exact: one 1 per column), so
+        # that upsampling and the addition are one GEMM, x + rows @ select; on CPU it beats
+        # broadcasting views and gathers at every stage size.
+        flat, rows_out, select = _resize_plan(h, w, wh, ww, x.device, x.dtype)
+        if flat is None:  # integer factors: a strided view
             small = x[:, :, ::h // wh, ::w // ww]
         else:  # one index_select over the flattened map (fastest, forward and backward)
-            flat = (nearest_index(h, wh, x.device)[:, None] * w
-                    + nearest_index(w, ww, x.device)).reshape(-1)
             small = x.reshape(b * c, h * w).index_select(1, flat)
-        rows_out = nearest_index(wh, h, x.device)
-        # Columns by a 0/1 selection matrix (exact: one 1 per column), so that upsampling and
-        # the addition are one GEMM, x + rows @ select; on CPU it beats broadcasting views
-        # and gathers at every stage size.
-        select = torch.zeros(ww, w, dtype=x.dtype, device=x.device)
-        select[nearest_index(ww, w, x.device), torch.arange(w, device=x.device)] = 1
 
         def add_back(u: torch.Tensor) -> torch.Tensor:
             rows = cast(u).reshape(b * c, wh, ww).index_select(1, rows_out).reshape(b * c * h, ww)
@@ -120,16 +145,12 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
 
     if mode == "tile":
         # A map smaller than the window is first brought up to it (nearest), per dimension.
-        ph, pw = max(h, wh), max(w, ww)
-        padded = x
-        if (ph, pw) != (h, w):
-            up_r, up_c = nearest_index(h, ph, x.device), nearest_index(w, pw, x.device)
-            padded = x[:, :, up_r[:, None], up_c]
-        index = tile_index(ph, pw, window, x.device)  # (T, A)
+        up, index, coverage, down = _tile_plan(h, w, window, x.device)
+        padded = x if up is None else x[:, :, up[0], up[1]]
+        ph, pw = int(padded.shape[2]), int(padded.shape[3])
         tiles = index.shape[0]
         flat = padded.reshape(b, c, ph * pw).index_select(2, index.reshape(-1))
         vectors = flat.reshape(b, c, tiles, area).transpose(1, 2).reshape(b * tiles, c, area)
-        coverage = torch.bincount(index.reshape(-1), minlength=ph * pw)
 
         def add_back(u: torch.Tensor) -> torch.Tensor:
             u = cast(u).reshape(b, tiles, c, area).transpose(1, 2).reshape(b, c, tiles * area)
@@ -137,9 +158,8 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
             summed = u.new_zeros(b, c, ph * pw).scatter_add(
                 2, index.reshape(1, 1, -1).expand(b, c, -1), u)
             update = (summed / coverage.to(u.dtype)).reshape(b, c, ph, pw)
-            if (ph, pw) != (h, w):
-                down_r, down_c = nearest_index(ph, h, x.device), nearest_index(pw, w, x.device)
-                update = update[:, :, down_r[:, None], down_c]
+            if down is not None:
+                update = update[:, :, down[0], down[1]]
             return x + update
 
         return vectors, add_back
