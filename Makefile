@@ -17,6 +17,7 @@ test: setup
 
 bench: setup
 	@$(VPY) bench/bench_c3.py
+	@$(VPY) bench/bench_block.py
 
 gpu-check: setup
 	@$(VPY) bench/gpu_check.py

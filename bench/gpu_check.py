@@ -9,9 +9,10 @@
    R-50-D8 (mmengine's AmpOptimWrapper, what `train_seg.py --amp` uses), from scratch on
    generated images: every loss and every weight finite afterwards.
 3. Timings, CUDA-synchronised, interleaved, medians, with peak memory
-   (torch.cuda.max_memory_allocated): the C3 block at the six ResNet-50 stage inputs against
-   the floor `x + y`, SE and mmcv's ContextBlock (GCNet), eval and forward+backward; and
-   C3-ResNet-50 / plain at 8×224×224 and 1×800×1216.
+   (torch.cuda.max_memory_allocated): bench/bench_block.py's tables on the GPU (the C3 block
+   at the six ResNet-50 stage inputs against the floor `x + y`, SE and mmcv's ContextBlock
+   (GCNet), eval and forward+backward; cost growth; Faster R-CNN and DeepLabv2 training
+   iterations plain / SE / C3), and C3-ResNet-50 / plain at 8×224×224 and 1×800×1216.
 
 Prints Markdown tables (the README's GPU rows) and a last line `gpu_check: N problems`; exits 1
 when a check fails. On a machine without CUDA it says so in one line and exits 0.
@@ -33,16 +34,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
 
-from c3_dense import C3Block, SEBlock  # noqa: E402
-
-# ResNet-50 stage inputs (channels, height, width) for a 224×224 and an 800×1216 image.
-STAGE_INPUTS = {224: [(256, 56, 56), (512, 28, 28), (1024, 14, 14)],
-                800: [(256, 200, 304), (512, 100, 152), (1024, 50, 76)]}
-WINDOWS = {256: 28, 512: 14, 1024: 7}  # the detectron2/mmseg defaults (stage inputs of res3-5)
+import bench_block  # noqa: E402
+from c3_dense import C3Block  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -162,74 +159,6 @@ def amp_mmseg(dtype: torch.dtype, steps: int, size: int, device: torch.device) -
     return losses + ([] if weights_ok else [float("nan")])
 
 
-def _context_block(channels: int):
-    """mmcv's ContextBlock (GCNet), when mmcv is installed."""
-    try:
-        from mmcv.cnn.bricks import ContextBlock
-    except ImportError:
-        return None
-    return ContextBlock(channels, ratio=1 / 16)
-
-
-class _Add(nn.Module):
-    """The floor: one elementwise add over the map (read twice, written once)."""
-
-    def __init__(self, shape, device):
-        super().__init__()
-        self.register_buffer("other", torch.randn(shape, device=device))
-
-    def forward(self, x):
-        return x + self.other
-
-
-def stage_table(device: torch.device, repeats: int, quick: bool) -> list:
-    """Time and peak memory of the C3 block (resize mode, default options), SE and ContextBlock
-    against `x + y` at the ResNet-50 stage inputs; ratios to `x + y`."""
-    rows = []
-    cases = [(8, *s) for s in STAGE_INPUTS[224]] + [(1, *s) for s in STAGE_INPUTS[800]]
-    if quick:
-        cases = [(1, c, h // 4, w // 4) for _, c, h, w in cases[:2]]
-    for batch, c, h, w in cases:
-        shape = (batch, c, h, w)
-        blocks = {"x+y": _Add(shape, device), "C3": C3Block(WINDOWS[c], zero_init=False),
-                  "SE": SEBlock(c)}
-        gc = _context_block(c)
-        if gc is not None:
-            blocks["GCNet"] = gc
-        blocks = {k: v.to(device) for k, v in blocks.items()}
-        x = torch.randn(shape, device=device)
-        for mode in ("eval", "train"):
-            def step(m, mode=mode):
-                if mode == "eval":
-                    m.eval()
-                    with torch.no_grad():
-                        m(x)
-                else:
-                    m.train()
-                    xi = x.detach().requires_grad_(True)
-                    m(xi).sum().backward()
-
-            for m in blocks.values():  # warm-up
-                step(m)
-            times = {k: [] for k in blocks}
-            peaks = {}
-            for _ in range(repeats):
-                for k, m in blocks.items():
-                    if device.type == "cuda":
-                        torch.cuda.reset_peak_memory_stats(device)
-                        base = torch.cuda.memory_allocated(device)
-                    sync(device)
-                    t = time.perf_counter()
-                    step(m)
-                    sync(device)
-                    times[k].append(time.perf_counter() - t)
-                    if device.type == "cuda":
-                        peaks[k] = torch.cuda.max_memory_allocated(device) - base
-            med = {k: statistics.median(v) for k, v in times.items()}
-            rows.append((f"{batch}×{c}@{h}×{w}", mode, med, peaks))
-    return rows
-
-
 def network_table(device: torch.device, repeats: int, quick: bool) -> list:
     """C3-ResNet-50 / plain, forward+backward, at 8×224² and 1×800×1216."""
     from c3_dense.models import create
@@ -305,15 +234,16 @@ def main(argv=None) -> int:
             print(f"| {label} | {str(dtype).split('.')[-1]} | {shown} | "
                   f"{'yes' if ok else 'NO'} |", flush=True)
 
-    print(f"\n## 3. Block time and memory against x + y ({device.type}, median of {repeats})")
-    print("| map | pass | x+y (ms) | C3 / x+y | SE / x+y | GCNet / x+y | C3 peak / x+y peak |")
-    print("|---|---|---|---|---|---|---|")
-    for label, mode, med, peaks in stage_table(device, repeats, args.quick):
-        base = med["x+y"]
-        gc = f"{med['GCNet'] / base:.2f}" if "GCNet" in med else "n/a"
-        mem = (f"{peaks['C3'] / max(peaks['x+y'], 1):.2f}" if peaks else "n/a")
-        print(f"| {label} | {mode} | {base * 1e3:.3f} | {med['C3'] / base:.2f} | "
-              f"{med['SE'] / base:.2f} | {gc} | {mem} |", flush=True)
+    print(f"\n## 3. The block against x + y, SE and GCNet ({device.type}, median of {repeats})")
+    stages = bench_block.STAGES
+    if args.quick:
+        stages = [(b, c, h // 4, w // 4) for b, c, h, w in stages[::3]]
+    bench_block.print_stage_rows(bench_block.stage_rows(device, repeats, stages), device)
+    print("\n## 4. Cost growth (eval, window 14)")
+    bench_block.growth(device, repeats, args.quick)
+    print("\n## 5. Training iterations (random weights)")
+    bench_block.print_iterations(bench_block.iterations(device, max(1, repeats // 2),
+                                                        args.quick))
     print("\n| ResNet-50 input | fwd+bwd plain (ms) | C3 / plain |\n|---|---|---|")
     for label, plain, c3 in network_table(device, repeats, args.quick):
         print(f"| {label} | {plain * 1e3:.1f} | {c3 / plain:.3f} |", flush=True)

@@ -128,4 +128,4 @@ def test_gpu_check_dry_run_on_the_cpu():
     out = result.stdout
     assert "| Faster R-CNN R-50-FPN C3 | float32 |" in out and "| DeepLabv2 R-50-D8 C3 | float32 |" in out
     assert out.count("| yes |") >= 8 and "| NO |" not in out
-    assert "| 1×256@14×14 | train |" in out and "gpu_check: 0 problems" in out
+    assert "| 8×256@14×14 (28²) | train |" in out and "gpu_check: 0 problems" in out
