@@ -11,7 +11,7 @@ pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it
 import c3_dense.mmseg  # noqa: E402,F401
 from c3_dense import C3Block, SEBlock  # noqa: E402
 from c3_dense.errors import UserInputError  # noqa: E402
-from c3_dense.mmseg import ops_fallback  # noqa: E402
+from c3_dense.openmmlab import ops_fallback  # noqa: E402
 from c3_dense.mmseg.engine import build_model, check_config, load_config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmseg.registry import DATASETS, METRICS, MODELS  # noqa: E402

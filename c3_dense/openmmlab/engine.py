@@ -1,0 +1,197 @@
+"""Driving mmengine's Runner for the OpenMMLab adapters' tools (``train_seg.py``,
+``train_cls.py``, ``eval.py``): config loading, the checks every config gets, refusing to train
+over a finished run, resuming from the newest readable checkpoint, refusing another model's
+checkpoint, CPU processes under ``--launcher pytorch``. Each adapter's engine adds what is
+particular to its framework (its registry scope, its data checks)."""
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+import torch
+
+from c3_dense.errors import UserInputError, check_output_dir
+from c3_dense.weights import (check_state_dict_fits, first_readable, load_torch_file,
+                              resume_candidates, run_checkpoints)
+
+# Top-level keys every mmengine config may hold: Runner arguments and the usual helpers.
+RUNNER_KEYS = {
+    "_base_", "custom_imports", "default_scope", "launcher", "tta_model", "tta_pipeline",
+    "norm_cfg", "dataset_type", "data_root", "train_pipeline", "test_pipeline",
+    "optimizer", "vis_backends", "work_dir", "load_from", "resume",
+    "train_dataloader", "val_dataloader", "test_dataloader", "train_cfg", "val_cfg", "test_cfg",
+    "auto_scale_lr", "optim_wrapper", "param_scheduler", "val_evaluator", "test_evaluator",
+    "default_hooks", "custom_hooks", "data_preprocessor", "env_cfg", "log_processor",
+    "log_level", "visualizer", "randomness", "experiment_name", "model", "model_wrapper_cfg",
+}
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
+                configs: str = "configs/"):
+    """mmengine Config from ``path`` (+ ``--cfg-options``), with ``work_dir`` resolved the way
+    OpenMMLab's tools do (argument > config > ./work_dirs/<config name>). ``configs``: where
+    the shipped configs are, for the error message."""
+    from mmengine.config import Config
+
+    if not os.path.isfile(path):
+        raise UserInputError(f"config file {path} not found; pass an existing config "
+                             f"(see {configs})")
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as exc:  # mmengine raises many kinds for broken configs
+        raise UserInputError(f"cannot read config {path}: {type(exc).__name__}: {exc}") from None
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir:
+        cfg.work_dir = work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = os.path.join("work_dirs", os.path.splitext(os.path.basename(path))[0])
+    return cfg
+
+
+def check_top_level(cfg, source: str, extra: Iterable[str] = ()) -> None:
+    """A top-level key one letter away from a known one (Runner keys + ``extra``) is a typo."""
+    known = RUNNER_KEYS | set(extra)
+    for key in cfg.keys():
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+        if close:
+            raise UserInputError(f"config key {key!r} in {source} is unknown; did you mean "
+                                 f"{close[0]!r}?")
+
+
+def check_schedule(cfg, loaders) -> None:
+    """Iteration counts, intervals and batch sizes must be positive."""
+    checks = []
+    train_cfg = cfg.get("train_cfg") or {}
+    if "train_dataloader" in loaders:
+        for key in ("max_iters", "max_epochs", "val_interval"):
+            if key in train_cfg:
+                checks.append((f"train_cfg.{key}", train_cfg[key]))
+    for loader in loaders:
+        if cfg.get(loader):
+            checks.append((f"{loader}.batch_size", cfg[loader].get("batch_size", 1)))
+    for key, value in checks:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserInputError(f"{key} is {value!r}; it must be a whole number of at least 1")
+
+
+def checkpoint_state_dict(path: str, ckpt=None) -> Dict[str, torch.Tensor]:
+    """The model weights of checkpoint ``path`` (``ckpt``: its content, when already read)."""
+    if ckpt is None:
+        if not os.path.isfile(path):
+            raise UserInputError(f"checkpoint {path} not found")
+        ckpt = load_torch_file(path)
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise UserInputError(f"checkpoint {path} holds no state_dict")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def check_checkpoint_fits(model, path: str, allow_new_blocks: bool = False, ckpt=None) -> None:
+    """Refuse a checkpoint of another model: tensors missing, of other shapes, or not in the
+    model. ``allow_new_blocks``: a plain checkpoint may lack the C3/SE blocks (fine-tuning).
+    ``ckpt``: the checkpoint's content, when already read."""
+    state = checkpoint_state_dict(path, ckpt)
+    problem = check_state_dict_fits(model, state)
+    if not problem and not allow_new_blocks:
+        missing = [k for k in model.state_dict() if k not in state]
+        if missing:
+            problem = f"{len(missing)} of the model's tensors are missing (e.g. {missing[0]})"
+    if problem:
+        raise UserInputError(f"checkpoint {path} is from another model: {problem}; use the "
+                             "config it was trained with")
+
+
+CHECKPOINT_NAMES = r"(iter|epoch)_\d+\.pth"
+
+
+def finished_run_files(work_dir: str) -> List[str]:
+    """Checkpoints of an earlier run in ``work_dir`` (what training there would overwrite)."""
+    return run_checkpoints(work_dir, CHECKPOINT_NAMES)
+
+
+def resume_checkpoint(work_dir: str) -> Optional[Tuple[str, object]]:
+    """The checkpoint to resume from and its content: the one ``last_checkpoint`` names, else
+    the newest ``iter_*.pth``/``epoch_*.pth`` that can be read (a truncated newest one is
+    skipped, with a warning); None when there is none."""
+    named = ""
+    marker = os.path.join(work_dir, "last_checkpoint")
+    if os.path.isfile(marker):
+        with open(marker) as f:
+            named = f.read().strip()
+        if named and not os.path.isabs(named) and not os.path.exists(named):
+            named = os.path.join(work_dir, named)
+    return first_readable(resume_candidates(work_dir, named, CHECKPOINT_NAMES))
+
+
+def _replace_sync_bn(node):
+    if isinstance(node, dict):
+        if node.get("type") == "SyncBN":
+            node["type"] = "BN"
+        for value in node.values():
+            _replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _replace_sync_bn(value)
+
+
+def cpu_distributed(cfg, launcher: str) -> None:
+    """Let ``--launcher pytorch`` run on CPU processes (e.g. to test a launch without GPUs):
+    mmengine's launcher calls torch.cuda.set_device and gives DDP device ids, and SyncBN needs
+    GPUs. So: a gloo process group from torchrun's environment, DDP without device ids, and
+    per-process BN instead of SyncBN."""
+    import torch.distributed as dist
+
+    if launcher != "pytorch":
+        raise UserInputError(f"--launcher {launcher} needs CUDA GPUs on this machine; use "
+                             "--launcher pytorch (torchrun) for CPU processes")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None,
+                                 broadcast_buffers=False)
+    _replace_sync_bn(cfg.model)
+
+
+def train(cfg, source: str, check: Callable, build: Callable, resume: bool = False,
+          amp: bool = False, launcher: str = "none", overwrite: bool = False):
+    """Train with mmengine's Runner the way OpenMMLab's tools/train.py do, after
+    ``check(cfg, source)`` (the adapter's config checks) and ``build(cfg, source)`` (its model,
+    built once up front so that a misspelled argument or another model's checkpoint is named
+    before the Runner starts)."""
+    from mmengine.runner import Runner
+
+    if amp:
+        if not torch.cuda.is_available():
+            raise UserInputError("--amp needs a CUDA GPU (mmengine's AmpOptimWrapper); drop "
+                                 "--amp on this machine")
+        if cfg.optim_wrapper.get("type") != "AmpOptimWrapper":
+            cfg.optim_wrapper.type = "AmpOptimWrapper"
+            cfg.optim_wrapper.loss_scale = "dynamic"
+    cfg.resume = resume
+    cfg.launcher = launcher
+    if launcher != "none" and not torch.cuda.is_available():
+        cpu_distributed(cfg, launcher)
+    check(cfg, source)
+    check_output_dir(cfg.work_dir, "work_dir")
+    model = build(cfg, source)
+    ckpt = None  # the checkpoint's content, once read
+    if resume and not cfg.get("load_from"):
+        cfg.load_from, ckpt = resume_checkpoint(cfg.work_dir) or (None, None)
+        if cfg.load_from is None:  # nothing to resume: start anew
+            cfg.resume = False
+    elif not resume and not overwrite:
+        done = finished_run_files(cfg.work_dir)
+        if done:
+            raise UserInputError(f"work_dir {cfg.work_dir} already holds a run ({done[0]}); "
+                                 "pass --resume to continue it, set another --work-dir, or "
+                                 "--overwrite to train over it")
+    if cfg.get("load_from"):
+        check_checkpoint_fits(model, cfg.load_from, allow_new_blocks=not cfg.resume, ckpt=ckpt)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+

@@ -1,0 +1,67 @@
+"""C3 in OpenMMLab ResNets (mmseg's and mmpretrain's share their layout: ``res_layers``,
+``num_stages``, ``frozen_stages``): the pieces both adapters' C3 backbones are made of."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch.nn as nn
+
+from c3_dense import C3Block, C3Stage, SEBlock
+
+C3_DEFAULTS = dict(zero_init=True)  # a pretrained network starts unchanged
+
+
+class InitC3Block(C3Block):
+    """C3Block with mmengine's ``init_weights``: it re-applies the block's own init (zero_init
+    included) after the ResNet's init_cfg has set every BatchNorm weight to 1, and before a
+    ``Pretrained`` checkpoint is loaded (mmengine's order), so a checkpoint's C3 weights are
+    kept."""
+
+    def init_weights(self):
+        self.reset_parameters()
+
+
+class C3ResLayer(C3Stage):
+    """A ResNet layer with a C3 block in front (:class:`c3_dense.C3Stage`) that passes
+    mmengine's ``init_weights`` on to its blocks, as OpenMMLab's ResLayer does."""
+
+    def init_weights(self):
+        for child in self.children():
+            if hasattr(child, "init_weights"):
+                child.init_weights()
+
+
+class NewBlocksTrain:
+    """Mixin for OpenMMLab ResNets: ``frozen_stages`` freezes the pretrained layers, but the C3
+    and SE blocks inside them are new and always train (as in the detectron2 adapter)."""
+
+    def _train_new_blocks(self, mode: bool = True) -> None:
+        for module in self.modules():
+            if isinstance(module, (C3Block, SEBlock)):
+                module.train(mode)
+                module.requires_grad_(True)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._train_new_blocks(mode)
+        return self
+
+
+def put_c3_in_front(backbone: nn.Module, stages: Sequence[int], windows: Sequence,
+                    options: dict, make_block: Callable[..., nn.Module]) -> None:
+    """Wrap ``backbone``'s layers ``stages`` (0-based: 1, 2, 3 = in front of layer2, layer3,
+    layer4) in :class:`C3ResLayer` with ``make_block(window=..., **options)`` in front; keys
+    ``layerN.c3.*``."""
+    stages, windows = list(stages), list(windows)
+    if any(not isinstance(s, int) or not 0 <= s < backbone.num_stages for s in stages):
+        raise ValueError(f"c3_stages {stages}: stages are 0..{backbone.num_stages - 1} "
+                         "(1, 2, 3 = in front of layer2, layer3, layer4)")
+    if len(windows) != len(stages):
+        raise ValueError(f"c3_windows has {len(windows)} entries for {len(stages)} c3_stages; "
+                         "give one window per stage")
+    options = {**C3_DEFAULTS, **(options or {})}
+    for stage, window in zip(stages, windows):
+        name = backbone.res_layers[stage]
+        block = make_block(window=tuple(window) if isinstance(window, (list, tuple)) else window,
+                           **options)
+        setattr(backbone, name, C3ResLayer(block, getattr(backbone, name)))
