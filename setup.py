@@ -13,6 +13,12 @@ MMSEG = [
     # pure-PyTorch ops mmseg imports when the compiled ones are missing.
     "mmcv-lite>=2.0.0rc4,<2.2.0",
 ]
+MMPRETRAIN = [
+    # mmpretrain's own metadata asks for packages that do not resolve (modelindex is another
+    # project's name here); tools/setup_env.py installs it with --no-deps plus these.
+    "mmengine==0.10.7", "mmcv-lite>=2.0.0rc4,<2.2.0", "einops", "mat4py", "rich", "model-index",
+    "ordered-set", "importlib-metadata<8.6",
+]
 DEV = ["pytest", "onnx", "onnxruntime", "scikit-learn", "scikit-image", "fvcore"]
 
 setup(
@@ -28,7 +34,8 @@ setup(
     extras_require={
         "detectron2": DETECTRON2,
         "mmseg": MMSEG,
-        "all": DETECTRON2 + MMSEG,
-        "dev": DETECTRON2 + MMSEG + DEV,
+        "mmpretrain": MMPRETRAIN,
+        "all": DETECTRON2 + MMSEG + MMPRETRAIN,
+        "dev": DETECTRON2 + MMSEG + MMPRETRAIN + DEV,
     },
 )

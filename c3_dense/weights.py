@@ -47,9 +47,9 @@ class UnreadableWeightsFile(UserInputError):
 
 
 class _WeightsUnpickler(pickle.Unpickler):
-    def __init__(self, f: BinaryIO, source: str):
-        super().__init__(f, encoding="latin1")  # MSRA files were written by Python 2
-        self.source = source
+    def __init__(self, f: BinaryIO, source: str, what: str = "weights file"):
+        super().__init__(f, encoding="latin1")  # MSRA and CIFAR files were written by Python 2
+        self.source, self.what = source, what
 
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS:
@@ -57,25 +57,27 @@ class _WeightsUnpickler(pickle.Unpickler):
         if (module, name) == ("_codecs", "encode"):
             return _latin1_bytes
         raise UnsafeWeightsFile(
-            f"weights file {self.source} asks to load {module}.{name}, which weights files do "
-            "not hold; refusing to unpickle it (it could run code) - use a genuine checkpoint")
+            f"{self.what} {self.source} asks to load {module}.{name}, which {self.what}s do "
+            "not hold; refusing to unpickle it (it could run code) - use a genuine copy")
 
     def persistent_load(self, pid):
-        raise UnreadableWeightsFile(f"weights file {self.source} is a torch checkpoint, not a "
-                                    "pickle; name it .pth")
+        fix = "; name it .pth" if self.what == "weights file" else ""
+        raise UnreadableWeightsFile(f"{self.what} {self.source} is a torch checkpoint, not a "
+                                    f"pickle{fix}")
 
 
-def load_weights_pickle(f: BinaryIO, source: str) -> Any:
-    """Unpickle a ``.pkl`` weights file, admitting only containers, numbers, strings and numpy
-    arrays (UnsafeWeightsFile for anything else, UnreadableWeightsFile when it is broken)."""
+def load_weights_pickle(f: BinaryIO, source: str, what: str = "weights file") -> Any:
+    """Unpickle a ``.pkl`` weights file (or, with ``what``, another plain-data pickle such as
+    a CIFAR batch), admitting only containers, numbers, strings and numpy arrays
+    (UnsafeWeightsFile for anything else, UnreadableWeightsFile when it is broken)."""
     try:
-        return _WeightsUnpickler(f, source).load()
+        return _WeightsUnpickler(f, source, what).load()
     except UserInputError:
         raise
     except Exception as exc:  # truncated or not a pickle: EOFError, UnpicklingError, ...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UnreadableWeightsFile(f"weights file {source} cannot be read ({reason}); it is "
-                                    "truncated or not a weights file - use an intact copy"
+        raise UnreadableWeightsFile(f"{what} {source} cannot be read ({reason}); it is "
+                                    f"truncated or not a {what} - use an intact copy"
                                     ) from None
 
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env python
-"""Evaluate a trained model: mAP for detection (detectron2), mIoU for segmentation (mmseg).
+"""Evaluate a trained model: mAP for detection (detectron2), mIoU for segmentation (mmseg),
+top-1 / top-5 for classification (mmpretrain).
 
     python tools/eval.py det --config-file CFG --weights CKPT [KEY VALUE ...]
     python tools/eval.py det --config-file CFG --predictions coco_instances_results.json
     python tools/eval.py seg CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
+    python tools/eval.py cls CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
 
 det prints AP, AP50, AP75 (and COCO's APs/APm/APl) per test set and writes them as JSON
-(default OUTPUT_DIR/eval_metrics.json); seg prints aAcc, mIoU, mAcc and the per-class table
-and writes them as JSON (default WORK_DIR/eval_metrics.json).
+(default OUTPUT_DIR/eval_metrics.json); seg prints aAcc, mIoU, mAcc and the per-class table,
+cls top-1 and top-5, and both write them as JSON (default WORK_DIR/eval_metrics.json).
 """
 from __future__ import annotations
 
@@ -60,6 +62,15 @@ def run_seg(args) -> None:
     print(f"metrics written to {path}")
 
 
+def run_cls(args) -> None:
+    from c3_dense.mmpretrain.engine import evaluate_checkpoint, format_cls_metrics
+
+    metrics, path = evaluate_checkpoint(args.config, args.checkpoint, work_dir=args.work_dir,
+                                        cfg_options=args.cfg_options, out=args.out)
+    print(format_cls_metrics(metrics))
+    print(f"metrics written to {path}")
+
+
 def main(argv=None) -> int:
     ap = CliParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="task", required=True)
@@ -70,22 +81,24 @@ def main(argv=None) -> int:
     det.add_argument("--output-dir", help="sets OUTPUT_DIR")
     det.add_argument("--out", help="metrics JSON path (default OUTPUT_DIR/eval_metrics.json)")
     det.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    seg = sub.add_parser("seg", help="segmentation mIoU (mmseg config)")
-    seg.add_argument("config")
-    seg.add_argument("checkpoint")
-    seg.add_argument("--work-dir")
-    seg.add_argument("--out", help="metrics JSON path (default WORK_DIR/eval_metrics.json)")
-    try:  # mmseg's own key=value parsing (lists, tuples, nested keys)
+    try:  # mmengine's own key=value parsing (lists, tuples, nested keys)
         from mmengine.config import DictAction
-    except ImportError:  # detection-only installs: seg then fails with a clear message
+    except ImportError:  # detection-only installs: seg/cls then fail with a clear message
         DictAction = None
-    seg.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
-                     **({} if DictAction else {"default": None}))
+    for task, what in (("seg", "segmentation mIoU (mmseg config)"),
+                       ("cls", "classification top-1/top-5 (mmpretrain config)")):
+        parser = sub.add_parser(task, help=what)
+        parser.add_argument("config")
+        parser.add_argument("checkpoint")
+        parser.add_argument("--work-dir")
+        parser.add_argument("--out", help="metrics JSON path (default WORK_DIR/eval_metrics.json)")
+        parser.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
+                            **({} if DictAction else {"default": None}))
     def body():
         args = ap.parse_args(argv)
         if args.out:  # before a long evaluation, not after it
             check_output_file(args.out, "--out")
-        (run_det if args.task == "det" else run_seg)(args)
+        {"det": run_det, "seg": run_seg, "cls": run_cls}[args.task](args)
 
     return run_cli(body)
 

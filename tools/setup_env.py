@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Create or complete ``.venv/`` for c3_dense: torch, detectron2, the mmseg stack, this package.
+"""Create or complete ``.venv/`` for c3_dense: torch, detectron2, the mmseg and mmpretrain
+stacks, this package.
 
 Each step first checks whether what it installs is already importable in the venv, so on a
 ready venv the whole set-up takes seconds. A failing step names itself and what to do, and
@@ -31,6 +32,12 @@ DETECTRON2_DEPS = ["fvcore", "iopath", "pycocotools", "omegaconf", "hydra-core",
                    "black", "packaging"]
 MMSEG_PINS = ["mmengine==0.10.7", "mmsegmentation==1.2.2", "ftfy", "regex"]
 MMCV_LITE_PIN = "mmcv-lite==2.1.0"
+# mmpretrain's wheel declares deps that do not resolve here (the registry's `modelindex` is
+# another package; importlib-metadata >= 8.6 breaks it): installed without deps, then its
+# real runtime needs.
+MMPRETRAIN_PIN = "mmpretrain==1.2.0"
+MMPRETRAIN_DEPS = ["einops", "mat4py", "rich", "model-index", "ordered-set",
+                   "importlib-metadata<8.6"]
 DEV_DEPS = ["pytest", "onnx", "onnxruntime", "scikit-learn", "scikit-image", "fvcore"]
 
 
@@ -133,6 +140,17 @@ def main() -> int:
         if not importable(py, "import mmcv"):
             run(pip + [MMCV_LITE_PIN], "mmcv-lite", "check access to the package index")
         run(pip + MMSEG_PINS, "mmseg", "check access to the package index")
+        return True
+
+    @step("mmpretrain")
+    def _mmpretrain():
+        check = ("import c3_dense.openmmlab as o; o.prepare(); import mmpretrain.models, "
+                 "einops, modelindex")
+        if args.no_frameworks or importable(py, f"import sys; sys.path.insert(0, {ROOT!r}); "
+                                                + check):
+            return False
+        run(pip + ["--no-deps", MMPRETRAIN_PIN], "mmpretrain", "check access to the package index")
+        run(pip + MMPRETRAIN_DEPS, "mmpretrain-deps", "check access to the package index")
         return True
 
     @step("dev-tools")

@@ -1,0 +1,31 @@
+"""mmpretrain 1.x adapter: the paper's classification backbones and the CIFAR-100 data set in
+mmpretrain's registries, to pretrain C3 networks with mmengine's Runner
+(``tools/train_cls.py``).
+
+* ``C3CifarResNet``: the paper's CIFAR ResNet-20…110 and WRN-20-10, plain, SE or C3
+  (``attention=``), as :mod:`c3_dense.models.cifar` builds them.
+* ``C3ResNet`` / ``C3ResNetV1c``: mmpretrain's ResNet (7×7 stem, as torchvision) and
+  ResNetV1c (deep stem) with C3 in front of layer2-4 (windows 28/14/7, the authors' init:
+  no zero_init when training from scratch). Their keys (``layerN.c3.*``) are the ones
+  mmseg's ``C3ResNetV1c`` has, so a classification checkpoint's backbone loads there.
+* ``LocalCIFAR100``: CIFAR-100 from the standard ``cifar-100-python/`` folder; it never
+  downloads and never runs code from the pickles.
+
+Use from a config with ``custom_imports = dict(imports=['c3_dense.mmpretrain'],
+allow_failed_imports=False)``. Importing it first puts the ``mmcv.ops`` stand-in in place
+(mmcv-lite) and the checkpoint allow-list (:mod:`c3_dense.openmmlab`).
+"""
+from c3_dense.openmmlab import prepare
+
+prepare()  # before mmpretrain's models import mmcv.ops
+
+try:
+    import mmpretrain  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("c3_dense.mmpretrain needs mmpretrain 1.x, mmengine and mmcv: run "
+                      "`make test` (it installs them) or pip install mmpretrain==1.2.0") from exc
+
+from .backbones import C3CifarResNet, C3ResNet, C3ResNetV1c  # noqa: E402
+from .datasets import LocalCIFAR100  # noqa: E402
+
+__all__ = ["C3CifarResNet", "C3ResNet", "C3ResNetV1c", "LocalCIFAR100"]

@@ -1,0 +1,62 @@
+"""Classification backbones for mmpretrain's MODELS registry (see the package docstring)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from mmpretrain.models.backbones import ResNet, ResNetV1c
+from mmpretrain.registry import MODELS
+
+from c3_dense.models.cifar import CIFAR_C3_WINDOWS, CifarResNet
+from c3_dense.openmmlab.resnet import InitC3Block, NewBlocksTrain, put_c3_in_front
+
+# Pretraining from scratch: the authors' init (Kaiming), not the fine-tuning zero_init.
+SCRATCH_C3 = dict(zero_init=False)
+
+
+@MODELS.register_module()
+class C3CifarResNet(CifarResNet):
+    """The paper's CIFAR network without its classifier (mmpretrain's head replaces it):
+    ``depth`` 20…110 (6n + 2), ``widen`` 10 for WRN-20-10, ``attention`` None, "se" or "c3";
+    further keyword arguments go to every C3Block. Returns the last stage's map, as a tuple."""
+
+    def __init__(self, depth: int, widen: int = 1, attention: Optional[str] = None,
+                 c3_windows: Sequence[int] = CIFAR_C3_WINDOWS, **c3_kwargs):
+        super().__init__(depth, num_classes=1, widen=widen, attention=attention,
+                         c3_windows=c3_windows, **c3_kwargs)
+        del self.fc
+
+    def forward(self, x: torch.Tensor):
+        return (self.features(x),)
+
+
+class _C3InFront(NewBlocksTrain):
+    """C3 in front of ``c3_stages`` of an mmpretrain ResNet (keys ``layerN.c3.*``)."""
+
+    def _add_c3(self, c3_stages, c3_windows, c3_cfg) -> None:
+        put_c3_in_front(self, c3_stages, c3_windows, {**SCRATCH_C3, **(c3_cfg or {})},
+                        InitC3Block)
+        self._train_new_blocks()
+
+
+@MODELS.register_module()
+class C3ResNet(_C3InFront, ResNet):
+    """mmpretrain's ResNet (7×7 stem) with C3 in front of ``c3_stages`` (0-based: 1, 2, 3 = in
+    front of layer2, layer3, layer4) with ``c3_windows``; ``c3_cfg``: further C3Block options
+    (zero_init defaults to False here: training from scratch, as the authors)."""
+
+    def __init__(self, c3_stages: Sequence[int] = (1, 2, 3), c3_windows: Sequence = (28, 14, 7),
+                 c3_cfg: Optional[dict] = None, **kwargs):
+        super().__init__(**kwargs)
+        self._add_c3(c3_stages, c3_windows, c3_cfg)
+
+
+@MODELS.register_module()
+class C3ResNetV1c(_C3InFront, ResNetV1c):
+    """mmpretrain's ResNetV1c with C3 as :class:`C3ResNet`; its keys are those of mmseg's
+    ``C3ResNetV1c``."""
+
+    def __init__(self, c3_stages: Sequence[int] = (1, 2, 3), c3_windows: Sequence = (28, 14, 7),
+                 c3_cfg: Optional[dict] = None, **kwargs):
+        super().__init__(**kwargs)
+        self._add_c3(c3_stages, c3_windows, c3_cfg)

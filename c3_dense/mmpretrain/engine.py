@@ -1,0 +1,129 @@
+"""Library side of tools/train_cls.py and tools/eval.py cls: mmpretrain configs checked up
+front (one clear error per kind of bad input), training with mmengine's Runner, checkpoint
+evaluation (top-1 / top-5)."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Optional
+
+from c3_dense.errors import UserInputError
+from c3_dense.openmmlab import engine as runner_engine
+from c3_dense.openmmlab.engine import check_checkpoint_fits, check_schedule, check_top_level
+
+from .datasets import LAYOUT
+
+# Top-level keys of mmpretrain configs beyond the Runner's.
+CLS_KEYS = {"bgr_mean", "bgr_std"}
+IMAGE_FOLDER_LAYOUT = ("class folders (train/<class>/*.JPEG, val/<class>/*.JPEG) or "
+                       "meta/train.txt and meta/val.txt lists")
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None):
+    """mmengine Config of an mmpretrain config (see :func:`c3_dense.openmmlab.engine.load_config`)."""
+    return runner_engine.load_config(path, cfg_options, work_dir, configs="configs/mmpretrain/")
+
+
+def build_model(cfg, source: str = "the config"):
+    """Build ``cfg.model`` in mmpretrain's scope; a misspelled argument becomes UserInputError."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    scope = cfg.get("default_scope", "mmpretrain") or "mmpretrain"
+    try:
+        with DefaultScope.overwrite_default_scope(scope):
+            return MODELS.build(copy.deepcopy(cfg.model))
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc):
+            raise UserInputError(f"config error in model of {source}: {exc}; check the spelling "
+                                 "of that key") from None
+        raise
+    except (KeyError, ValueError) as exc:
+        raise UserInputError(f"config error in model of {source}: {exc}") from None
+
+
+def _dataset(cfg, loader: str):
+    """Build the loader's data set (no pipeline) in mmpretrain's scope: the data set's own
+    checks run here, before the Runner (a missing folder, a wrong layout, no images)."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import DATASETS
+
+    spec = copy.deepcopy(dict(cfg[loader]["dataset"]))
+    spec["pipeline"] = []
+    root = spec.get("data_root", "")
+    if root and not os.path.isdir(root):
+        layout = LAYOUT if "CIFAR" in str(spec.get("type")) else IMAGE_FOLDER_LAYOUT
+        raise UserInputError(f"{loader}: data_root {root} does not exist; it must hold {layout} "
+                             f"(or point it elsewhere: --cfg-options "
+                             f"{loader}.dataset.data_root=DIR)")
+    try:
+        with DefaultScope.overwrite_default_scope(cfg.get("default_scope", "mmpretrain")):
+            dataset = DATASETS.build(spec)
+    except UserInputError:
+        raise
+    except KeyError as exc:
+        raise UserInputError(f"{loader}: {exc}; check the data set type or add its module to "
+                             "custom_imports") from None
+    except Exception as exc:  # mmpretrain's own complaints (empty folders, bad lists)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserInputError(f"{loader}: the data set under {root} cannot be read ({reason}); "
+                             f"it must hold {IMAGE_FOLDER_LAYOUT}") from None
+    if len(dataset) == 0:
+        raise UserInputError(f"{loader}: the data set under {root} holds no images")
+    return dataset
+
+
+def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader")) -> None:
+    """Refuse, with one clear message each: near-miss top-level keys, bad schedules, data that
+    is missing or in the wrong layout, labels beyond the head's classes, missing weights."""
+    check_top_level(cfg, source, CLS_KEYS)
+    check_schedule(cfg, loaders)
+    num_classes = (cfg.model.get("head") or {}).get("num_classes")
+    for loader in loaders:
+        if not cfg.get(loader):
+            continue
+        dataset = _dataset(cfg, loader)
+        labels = [dataset.get_data_info(i)["gt_label"] for i in
+                  range(0, len(dataset), max(1, len(dataset) // 1000))]
+        if num_classes and max(labels) >= num_classes:
+            raise UserInputError(f"{loader}: labels go up to {max(labels)} but the head has "
+                                 f"{num_classes} classes; set model.head.num_classes "
+                                 "(--cfg-options)")
+    backbone_init = (cfg.model.get("backbone") or {}).get("init_cfg") or {}
+    path = backbone_init.get("checkpoint") if isinstance(backbone_init, dict) else None
+    if path and "://" not in path and not os.path.isfile(path):
+        raise UserInputError(f"backbone checkpoint {path} not found; put it there or drop "
+                             "model.backbone.init_cfg")
+
+
+def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: str = "none",
+          overwrite: bool = False):
+    """Train with mmengine's Runner the way mmpretrain's tools/train.py does."""
+    return runner_engine.train(cfg, source, check_config, build_model, resume=resume, amp=amp,
+                               launcher=launcher, overwrite=overwrite)
+
+
+def evaluate_checkpoint(config: str, checkpoint: str, work_dir: Optional[str] = None,
+                        cfg_options: Optional[dict] = None, out: Optional[str] = None):
+    """Test ``checkpoint`` on the config's test set; returns (result, json path) with top-1 and
+    top-5 accuracy (%)."""
+    from mmengine.runner import Runner
+
+    cfg = load_config(config, cfg_options, work_dir)
+    check_config(cfg, config, loaders=("test_dataloader",))
+    check_checkpoint_fits(build_model(cfg, config), checkpoint)
+    cfg.load_from = checkpoint
+    runner = Runner.from_cfg(cfg)
+    metrics = {k: float(v) for k, v in runner.test().items()}
+    result = {"config": config, "checkpoint": checkpoint, "metrics": metrics}
+    path = out or os.path.join(cfg.work_dir, "eval_metrics.json")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    return result, path
+
+
+def format_cls_metrics(result: dict) -> str:
+    metrics = result["metrics"]
+    return "  ".join(f"{k.split('/')[-1]} {v:.2f}" for k, v in metrics.items())

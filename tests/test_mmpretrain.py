@@ -1,0 +1,207 @@
+"""mmpretrain adapter: the paper's classification backbones in mmpretrain's registry, CIFAR-100
+from its local layout (generated here in the official format), training with
+tools/train_cls.py, resume, top-1/top-5 evaluation, an ImageNet-layout folder tree, every
+shipped config building its model, and one-line errors for bad input. (Carrying the
+checkpoints into detectron2 and mmseg: tests/test_convert.py.)"""
+import glob
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
+
+import c3_dense.mmpretrain  # noqa: E402,F401
+from c3_dense.data.cifar import write_cifar100_like  # noqa: E402
+from c3_dense.models import create  # noqa: E402
+from c3_dense.mmpretrain.engine import build_model, load_config  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "configs", "mmpretrain")
+CIFAR_C3 = os.path.join(CONFIGS, "cifar100", "resnet20_1xb128-160e_cifar100_c3.py")
+CIFAR_PLAIN = os.path.join(CONFIGS, "cifar100", "resnet20_1xb128-160e_cifar100.py")
+IN1K_C3 = os.path.join(CONFIGS, "imagenet", "resnet18_8xb64-90e_in1k_c3.py")
+
+
+def run(args, timeout=600):
+    return subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+
+
+def cifar_options(data_root, verify_md5=False, **extra):
+    options = {"train_cfg.max_epochs": 2, "train_dataloader.batch_size": 50,
+               "val_dataloader.batch_size": 100, "train_dataloader.num_workers": 0,
+               "val_dataloader.num_workers": 0, "test_dataloader.num_workers": 0}
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        options[f"{loader}.dataset.data_root"] = str(data_root)
+        options[f"{loader}.dataset.verify_md5"] = verify_md5
+    options.update(extra)
+    return ["--cfg-options"] + [f"{k}={v}" for k, v in options.items()]
+
+
+def one_error_line(result):
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def cifar(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cifar")
+    write_cifar100_like(str(base / "data"), train_per_class=2, test_per_class=1)
+    return base
+
+
+@pytest.fixture(scope="module")
+def trained(cifar):
+    work = cifar / "run"
+    result = run(["tools/train_cls.py", CIFAR_C3, "--work-dir", str(work)]
+                 + cifar_options(cifar / "data"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work
+
+
+def test_cifar_backbones_are_the_papers_networks():
+    # The registered backbone is c3_dense.models' network without its classifier: the same
+    # parameters (the paper's 68,880 of C3 in ResNet-20) and the same features.
+    for attention, suffix in ((None, ""), ("se", "_se"), ("c3", "_c3")):
+        cfg = load_config(os.path.join(CONFIGS, "cifar100",
+                                       f"resnet20_1xb128-160e_cifar100{suffix}.py"))
+        classifier = build_model(cfg)
+        reference = create(f"cifar_resnet20{suffix}")
+        count = sum(p.numel() for p in classifier.parameters())
+        assert count == sum(p.numel() for p in reference.parameters())
+        state = {k[len("backbone."):]: v for k, v in classifier.state_dict().items()
+                 if k.startswith("backbone.")}
+        state.update({k.replace("head.fc.", "fc."): v for k, v in classifier.state_dict().items()
+                      if k.startswith("head.fc.")})
+        reference.load_state_dict(state)
+        classifier.eval(), reference.eval()
+        x = torch.randn(2, 3, 32, 32)
+        torch.testing.assert_close(classifier(x), reference(x))
+    plain = sum(p.numel() for p in create("cifar_resnet20").parameters())
+    c3 = sum(p.numel() for p in create("cifar_resnet20_c3").parameters())
+    assert c3 - plain == 68880
+
+
+def test_every_shipped_config_builds_its_model():
+    paths = sorted(p for p in glob.glob(os.path.join(CONFIGS, "*", "*.py"))
+                   if os.sep + "_base_" + os.sep not in p)
+    assert len(paths) == 21
+    for path in paths:
+        model = build_model(load_config(path), path)
+        has_c3 = any(".c3." in k for k in model.state_dict())
+        assert has_c3 == path.endswith("_c3.py"), path
+
+
+def test_train_resume_and_evaluate_on_cifar_format_data(cifar, trained):
+    assert sorted(os.path.basename(p) for p in glob.glob(str(trained / "epoch_*.pth"))) == [
+        "epoch_1.pth", "epoch_2.pth"]
+    # Resume continues from epoch 2 (not from scratch) up to epoch 3.
+    result = run(["tools/train_cls.py", CIFAR_C3, "--work-dir", str(trained), "--resume"]
+                 + cifar_options(cifar / "data", **{"train_cfg.max_epochs": 3}))
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert "resumed epoch: 2" in log and "Epoch(train) [1]" not in log
+    ckpt = torch.load(str(trained / "epoch_3.pth"), map_location="cpu", weights_only=True)
+    assert ckpt["meta"]["epoch"] == 3
+    assert any(".c3." in k for k in ckpt["state_dict"])
+    # Training over the finished run without --resume is refused, nothing overwritten.
+    before = os.path.getmtime(trained / "epoch_3.pth")
+    error = one_error_line(run(["tools/train_cls.py", CIFAR_C3, "--work-dir", str(trained)]
+                               + cifar_options(cifar / "data")))
+    assert "already holds a run" in error and os.path.getmtime(trained / "epoch_3.pth") == before
+    # Evaluation: top-1 and top-5 against a count made here from the model's own predictions.
+    out = cifar / "eval" / "metrics.json"
+    result = run(["tools/eval.py", "cls", CIFAR_C3, str(trained / "epoch_3.pth"), "--work-dir",
+                  str(cifar / "eval"), "--out", str(out)] + cifar_options(cifar / "data"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(out.read_text())["metrics"]
+    top1, top5 = metrics["accuracy/top1"], metrics["accuracy/top5"]
+    cfg = load_config(CIFAR_C3)
+    model = build_model(cfg).eval()
+    model.load_state_dict(ckpt["state_dict"])
+    entry = pickle.load(open(cifar / "data" / "cifar-100-python" / "test", "rb"),
+                        encoding="latin1")
+    images = torch.tensor(entry["data"]).reshape(-1, 3, 32, 32).float()
+    mean = torch.tensor([129.304, 124.070, 112.434]).view(1, 3, 1, 1)
+    std = torch.tensor([68.170, 65.392, 70.418]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        scores = model((images - mean) / std)
+    labels = torch.tensor(entry["fine_labels"])
+    ranked = scores.topk(5, dim=1).indices
+    assert top1 == pytest.approx(100 * (ranked[:, 0] == labels).float().mean().item(), abs=1e-3)
+    assert top5 == pytest.approx(100 * (ranked == labels[:, None]).any(1).float().mean().item(),
+                                 abs=1e-3)
+
+
+def test_image_folder_layout_trains_the_imagenet_config(tmp_path):
+    from PIL import Image
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c, synset in enumerate(("n01440764", "n01443537", "n01484850")):
+            folder = tmp_path / "imagenet" / split / synset
+            folder.mkdir(parents=True)
+            for i in range(2):
+                pixels = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{synset}_{i}.JPEG")
+    options = {"train_cfg.max_epochs": 1, "train_dataloader.batch_size": 3,
+               "val_dataloader.batch_size": 3, "train_dataloader.num_workers": 0,
+               "val_dataloader.num_workers": 0,
+               "train_dataloader.dataset.data_root": tmp_path / "imagenet",
+               "val_dataloader.dataset.data_root": tmp_path / "imagenet",
+               "test_dataloader.dataset.data_root": tmp_path / "imagenet"}
+    # As shipped the config expects ImageNet's 1000 class folders: one line says so.
+    error = one_error_line(run(["tools/train_cls.py", IN1K_C3, "--work-dir", str(tmp_path / "x"),
+                                "--cfg-options"] + [f"{k}={v}" for k, v in options.items()]))
+    assert "(3)" in error and "(1000)" in error
+    # With its classes named (a subset of ImageNet, or one's own ImageFolder set) it trains.
+    synsets = "[n01440764,n01443537,n01484850]"
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        options[f"{loader}.dataset.metainfo.classes"] = synsets
+    options.update({"model.head.num_classes": 3, "data_preprocessor.num_classes": 3,
+                    "model.head.topk": "[1,2]", "val_evaluator.topk": "[1,2]"})
+    result = run(["tools/train_cls.py", IN1K_C3, "--work-dir", str(tmp_path / "run"),
+                  "--cfg-options"] + [f"{k}={v}" for k, v in options.items()])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert "Epoch(train) [1][2/2]" in log and "accuracy/top1" in log
+    ckpt = torch.load(str(tmp_path / "run" / "epoch_1.pth"), map_location="cpu", weights_only=True)
+    assert "backbone.layer2.c3.enc_fc1.weight" in ckpt["state_dict"]
+
+
+def test_bad_input_is_one_line(cifar, trained, tmp_path):
+    # Missing data folder.
+    error = one_error_line(run(["tools/train_cls.py", CIFAR_C3, "--work-dir", str(tmp_path / "a")]
+                               + cifar_options(tmp_path / "nowhere")))
+    assert "does not exist" in error and "cifar-100-python" in error
+    # Wrong layout: the folder exists but lacks meta.
+    broken = tmp_path / "broken"
+    write_cifar100_like(str(broken), 1, 1)
+    os.remove(broken / "cifar-100-python" / "meta")
+    error = one_error_line(run(["tools/train_cls.py", CIFAR_C3, "--work-dir", str(tmp_path / "b")]
+                               + cifar_options(broken)))
+    assert "meta is missing" in error
+    # Our generated set is not the official one: verify_md5 (the default) says so.
+    error = one_error_line(run(["tools/train_cls.py", CIFAR_C3, "--work-dir", str(tmp_path / "c")]
+                               + cifar_options(cifar / "data", verify_md5=True)))
+    assert "md5" in error and "verify_md5=False" in error
+    # A data pickle that asks for code is refused before anything is unpickled.
+    evil = tmp_path / "evil"
+    write_cifar100_like(str(evil), 1, 1)
+    with open(evil / "cifar-100-python" / "train", "wb") as f:
+        f.write(b"cos\nsystem\n(S'echo hacked'\ntR.")
+    error = one_error_line(run(["tools/train_cls.py", CIFAR_C3, "--work-dir", str(tmp_path / "d")]
+                               + cifar_options(evil)))
+    assert "os.system" in error and "refusing" in error
+    # A checkpoint of another model (C3 weights, plain config).
+    error = one_error_line(run(["tools/eval.py", "cls", CIFAR_PLAIN, str(trained / "epoch_1.pth"),
+                                "--work-dir", str(tmp_path / "e")] + cifar_options(cifar / "data")))
+    assert "another model" in error
