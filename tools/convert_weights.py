@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Turn a classification checkpoint (plain or C3 ResNet: trained with tools/train_cls.py,
+torchvision's, or c3_dense.models') into a detectron2 or an mmseg backbone checkpoint.
+
+    python tools/convert_weights.py work_dirs/resnet101_8xb64-90e_in1k_c3/epoch_90.pth \
+        weights/c3_resnet101_d2.pkl --to detectron2
+    python tools/convert_weights.py work_dirs/resnetv1c101_8xb64-90e_in1k_c3/epoch_90.pth \
+        weights/c3_resnetv1c101.pth --to mmseg
+
+detectron2 gets a ``.pkl`` as its own torchvision converter writes (fine-tune with
+``MODEL.WEIGHTS FILE MODEL.RESNETS.STRIDE_IN_1X1 False MODEL.C3.ZERO_INIT False``); mmseg a
+``.pth`` state dict (``--cfg-options model.pretrained=FILE``). The C3 blocks' weights are kept.
+An existing output file is not overwritten without ``--overwrite``.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from c3_dense.errors import CliParser, UserInputError, check_output_file, run_cli  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = CliParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint", help="classification checkpoint (.pth, or a .pkl of arrays)")
+    ap.add_argument("out", help="output file (.pkl for detectron2, .pth for mmseg)")
+    ap.add_argument("--to", required=True, choices=["detectron2", "mmseg"])
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+    def body():
+        args = ap.parse_args(argv)
+        import torch
+
+        from c3_dense.convert import backbone_state, to_detectron2, to_mmseg
+        from c3_dense.weights import read_weights_file
+
+        suffix = ".pkl" if args.to == "detectron2" else ".pth"
+        if not args.out.endswith(suffix):
+            raise UserInputError(f"output {args.out}: {args.to} weights are written as {suffix}; "
+                                 f"name the file *{suffix}")
+        check_output_file(args.out, "output")
+        if os.path.exists(args.out) and not args.overwrite:
+            raise UserInputError(f"output {args.out} exists; pass --overwrite to replace it or "
+                                 "choose another name")
+        if not os.path.isfile(args.checkpoint):
+            raise UserInputError(f"checkpoint {args.checkpoint} not found")
+        state = backbone_state(read_weights_file(args.checkpoint), args.checkpoint)
+        state = {k: torch.as_tensor(v) for k, v in state.items()}
+        convert = to_detectron2 if args.to == "detectron2" else to_mmseg
+        converted = convert(state, args.checkpoint)
+        c3 = sorted({k.split(".c3.")[0] for k in converted if ".c3." in k})
+        tmp = args.out + ".part"  # written whole, then renamed: no half-written file
+        if args.to == "detectron2":
+            with open(tmp, "wb") as f:
+                pickle.dump({"model": {k: v.numpy() for k, v in converted.items()},
+                             "__author__": "c3_dense", "matching_heuristics": True}, f)
+            hint = (f"MODEL.WEIGHTS {args.out} MODEL.RESNETS.STRIDE_IN_1X1 False"
+                    + (" MODEL.C3.ZERO_INIT False" if c3 else ""))
+        else:
+            torch.save({"state_dict": converted}, tmp)
+            hint = f"--cfg-options model.pretrained={args.out}"
+        os.replace(tmp, args.out)
+        print(f"wrote {len(converted)} tensors to {args.out} (C3 blocks: "
+              f"{', '.join(c3) if c3 else 'none'}); use it with {hint}")
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
