@@ -205,3 +205,22 @@ def test_bad_input_is_one_line(cifar, trained, tmp_path):
     error = one_error_line(run(["tools/eval.py", "cls", CIFAR_PLAIN, str(trained / "epoch_1.pth"),
                                 "--work-dir", str(tmp_path / "e")] + cifar_options(cifar / "data")))
     assert "another model" in error
+
+
+def test_paper_table_runs_end_to_end_on_generated_data(tmp_path):
+    # The CIFAR table's command on generated data: two seeds of ResNet-20 + C3, one epoch
+    # each, the table beside the paper's numbers; a second call keeps the finished runs.
+    args = ["tools/paper_table.py", "cifar100", "--demo-data", "--depths", "20", "--variants",
+            "c3", "--seeds", "0", "1", "--epochs", "1", "--work-dir", str(tmp_path / "grid"),
+            "--cfg-options", "train_dataloader.num_workers=0", "val_dataloader.num_workers=0"]
+    result = run(args)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| ResNet-20 + C3"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "0.35" and cells[2] == "0.35" and cells[4] == "69.34" and cells[6] == "2"
+    assert " ± " in cells[3]
+    results = json.loads((tmp_path / "grid" / "cifar100.json").read_text())
+    assert sorted(r["seed"] for r in results) == [0, 1]
+    again = run(args)
+    assert again.returncode == 0 and again.stdout.count("finished earlier, kept") == 2
+    assert row in again.stdout
