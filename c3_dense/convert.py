@@ -4,7 +4,8 @@ tensor dicts are renamed; nothing is imported from the frameworks).
 Accepted inputs (a state dict, or a checkpoint holding one under ``state_dict`` / ``model``):
 
 * mmpretrain classifiers trained here (``tools/train_cls.py``): keys ``backbone.*`` of
-  ``ResNet`` / ``C3ResNet`` (7×7 stem) or ``ResNetV1c`` / ``C3ResNetV1c`` (deep stem);
+  ``ResNet`` / ``C3ResNet`` / ``ResNetSE`` (7×7 stem) or ``ResNetV1c`` / ``C3ResNetV1c`` /
+  ``ResNetV1cSE`` (deep stem);
 * torchvision ResNets and :mod:`c3_dense.models`' ImageNet ResNets (the same names without
   the prefix: ``conv1``, ``bn1``, ``layerN.i.*``; C3 as ``layerN.c3.*``).
 
@@ -12,12 +13,12 @@ Outputs:
 
 * detectron2 (7×7-stem networks only — detectron2's ResNet stem is one 7×7 convolution):
   ``stem.conv1`` (+ ``.norm``), ``resN+1.i.convK`` (+ ``.norm``), ``resN+1.i.shortcut``,
-  C3 as ``resN+1.c3.*``; BatchNorm's running statistics go to FrozenBN / BN as they are.
+  C3 as ``resN+1.c3.*``, SE as ``resN+1.i.se.*``; BatchNorm's running statistics go to FrozenBN / BN as they are.
   The weights put the stride in the 3×3 convolution (torchvision's "pytorch" style): use
   ``MODEL.RESNETS.STRIDE_IN_1X1 False``.
 * mmseg (deep-stem networks: mmseg's ResNetV1c): the backbone's keys, with the stem's
   ``stem.I.conv`` / ``stem.I.bn`` (mmpretrain's ConvModules) as mmseg's ``stem.3I`` /
-  ``stem.3I+1``.
+  ``stem.3I+1`` and a block's SE (``layerN.i.se``) as mmseg's ``se_plugin``.
 
 The heads (``head.*``, ``fc.*``) and ``num_batches_tracked`` counters are dropped.
 """
@@ -118,6 +119,6 @@ def to_mmseg(state: Mapping, source: str = "the checkpoint") -> Tensors:
         if match:
             index = 3 * int(match.group(1)) + (0 if match.group(2) == "conv" else 1)
             out[f"stem.{index}.{match.group(3)}"] = value
-        else:
-            out[key] = value
+        else:  # SE in a block is mmseg's after_conv3 SEPlugin
+            out[re.sub(r"^(layer\d\.\d+)\.se\.", r"\1.se_plugin.", key)] = value
     return out

@@ -1,6 +1,7 @@
 """tools/convert_weights.py: classification checkpoints (mmpretrain's, c3_dense.models' /
 torchvision's naming; plain and C3) become detectron2 and mmseg backbones that compute the same
-stage features (eval mode; detectron2's FrozenBN from the BatchNorm statistics)."""
+stage features (eval mode; detectron2's FrozenBN from the BatchNorm statistics), plain, SE
+and C3."""
 import os
 import pickle
 import subprocess
@@ -41,13 +42,14 @@ def _convert(tmp_path, state, to, name):
     return out
 
 
-def _detectron2_backbone(weights, c3: bool):
+def _detectron2_backbone(weights, variant: str):
     pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
     from detectron2.modeling import build_backbone
 
     from c3_dense.detectron2.engine import C3Checkpointer, setup_cfg
 
-    name = "faster_rcnn_R_50_FPN_c3.yaml" if c3 else "faster_rcnn_R_50_FPN.yaml"
+    name = {"plain": "faster_rcnn_R_50_FPN.yaml", "se": "faster_rcnn_R_50_FPN_se.yaml",
+            "c3": "faster_rcnn_R_50_FPN_c3.yaml"}[variant]
     cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", "COCO-1x", name),
                     ["MODEL.WEIGHTS", str(weights), "MODEL.DEVICE", "cpu",
                      "MODEL.RESNETS.STRIDE_IN_1X1", "False", "MODEL.C3.ZERO_INIT", "False"])
@@ -57,20 +59,22 @@ def _detectron2_backbone(weights, c3: bool):
     return model.backbone.bottom_up.eval()
 
 
-@pytest.mark.parametrize("c3", [False, True], ids=["plain", "c3"])
-def test_mmpretrain_resnet_to_detectron2_same_features(tmp_path, c3):
+@pytest.mark.parametrize("variant", ["plain", "se", "c3"])
+def test_mmpretrain_resnet_to_detectron2_same_features(tmp_path, variant):
     pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
     from c3_dense.mmpretrain.engine import build_model, load_config
 
+    suffix = "" if variant == "plain" else f"_{variant}"
     config = os.path.join(ROOT, "configs", "mmpretrain", "imagenet",
-                          "resnet50_8xb64-90e_in1k_c3.py" if c3 else "resnet50_8xb64-90e_in1k.py")
+                          f"resnet50_8xb64-90e_in1k{suffix}.py")
     classifier = build_model(load_config(config)).eval()
     _randomize(classifier)
     weights = _convert(tmp_path, classifier.state_dict(), "detectron2", "r50")
     data = pickle.load(open(weights, "rb"))
     assert data["__author__"] == "c3_dense" and data["matching_heuristics"] is True
-    assert any(".c3." in k for k in data["model"]) == c3
-    bottom_up = _detectron2_backbone(weights, c3)
+    assert any(".c3." in k for k in data["model"]) == (variant == "c3")
+    assert any(".se." in k for k in data["model"]) == (variant == "se")
+    bottom_up = _detectron2_backbone(weights, variant)
     classifier.backbone.out_indices = (0, 1, 2, 3)
     x = torch.randn(1, 3, 96, 128)
     with torch.no_grad():
@@ -87,7 +91,7 @@ def test_c3_dense_model_to_detectron2_same_features(tmp_path):
     net = create("resnet50_c3").eval()
     _randomize(net)
     weights = _convert(tmp_path, net.state_dict(), "detectron2", "tv")
-    bottom_up = _detectron2_backbone(weights, c3=True)
+    bottom_up = _detectron2_backbone(weights, "c3")
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
         x1 = net.maxpool(net.relu(net.bn1(net.conv1(x))))
@@ -100,7 +104,8 @@ def test_c3_dense_model_to_detectron2_same_features(tmp_path):
         torch.testing.assert_close(got[name], stages[i], rtol=1e-4, atol=1e-4)
 
 
-def test_v1c_to_mmseg_same_features_and_deeplab_takes_it(tmp_path):
+@pytest.mark.parametrize("variant", ["se", "c3"])
+def test_v1c_to_mmseg_same_features_and_deeplab_takes_it(tmp_path, variant):
     pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
     pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
     from mmengine.registry import DefaultScope
@@ -110,12 +115,14 @@ def test_v1c_to_mmseg_same_features_and_deeplab_takes_it(tmp_path):
     from mmseg.registry import MODELS as SEG_MODELS
 
     classifier = build_model(load_config(os.path.join(
-        ROOT, "configs", "mmpretrain", "imagenet", "resnetv1c50_8xb64-90e_in1k_c3.py"))).eval()
+        ROOT, "configs", "mmpretrain", "imagenet",
+        f"resnetv1c50_8xb64-90e_in1k_{variant}.py"))).eval()
     _randomize(classifier)
     weights = _convert(tmp_path, classifier.state_dict(), "mmseg", "v1c")
     state = torch.load(weights, map_location="cpu", weights_only=True)["state_dict"]
     with DefaultScope.overwrite_default_scope("mmseg"):
-        seg = SEG_MODELS.build(dict(type="C3ResNetV1c", depth=50, out_indices=(0, 1, 2, 3),
+        seg = SEG_MODELS.build(dict(type=f"{variant.upper()}ResNetV1c", depth=50,
+                                    out_indices=(0, 1, 2, 3),
                                     norm_cfg=dict(type="BN", requires_grad=True))).eval()
     expected_keys = {k for k in seg.state_dict() if not k.endswith("num_batches_tracked")}
     assert set(state) == expected_keys
@@ -128,11 +135,12 @@ def test_v1c_to_mmseg_same_features_and_deeplab_takes_it(tmp_path):
     # The DeepLabv2 C3 config's backbone (dilated, same keys) loads the file through its own
     # pretrained path, every C3 weight included.
     config = os.path.join(ROOT, "configs", "mmseg", "deeplabv2",
-                          "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3.py")
+                          f"deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_{variant}.py")
     segmentor = build_seg(load_seg(config, {"model.pretrained": str(weights)}), config)
     segmentor.init_weights()
     loaded = segmentor.backbone.state_dict()
-    for key in ("layer2.c3.enc_fc1.weight", "stem.0.weight", "layer4.2.conv3.weight"):
+    block = "layer2.c3.enc_fc1.weight" if variant == "c3" else "layer3.2.se_plugin.fc1.weight"
+    for key in (block, "stem.0.weight", "layer4.2.conv3.weight"):
         torch.testing.assert_close(loaded[key], state[key])
 
 

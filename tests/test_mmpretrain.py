@@ -92,11 +92,12 @@ def test_cifar_backbones_are_the_papers_networks():
 def test_every_shipped_config_builds_its_model():
     paths = sorted(p for p in glob.glob(os.path.join(CONFIGS, "*", "*.py"))
                    if os.sep + "_base_" + os.sep not in p)
-    assert len(paths) == 21
+    assert len(paths) == 26
     for path in paths:
         model = build_model(load_config(path), path)
-        has_c3 = any(".c3." in k for k in model.state_dict())
-        assert has_c3 == path.endswith("_c3.py"), path
+        keys = model.state_dict()
+        assert any(".c3." in k for k in keys) == path.endswith("_c3.py"), path
+        assert any(".se." in k for k in keys) == path.endswith("_se.py"), path
 
 
 def test_train_resume_and_evaluate_on_cifar_format_data(cifar, trained):

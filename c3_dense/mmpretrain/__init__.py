@@ -8,6 +8,8 @@ mmpretrain's registries, to pretrain C3 networks with mmengine's Runner
   ResNetV1c (deep stem) with C3 in front of layer2-4 (windows 28/14/7, the authors' init:
   no zero_init when training from scratch). Their keys (``layerN.c3.*``) are the ones
   mmseg's ``C3ResNetV1c`` has, so a classification checkpoint's backbone loads there.
+* ``ResNetSE`` / ``ResNetV1cSE``: the same two ResNets with SE in every block, keys as the
+  detectron2 / mmseg SE backbones after conversion.
 * ``LocalCIFAR100``: CIFAR-100 from the standard ``cifar-100-python/`` folder; it never
   downloads and never runs code from the pickles.
 
@@ -25,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("c3_dense.mmpretrain needs mmpretrain 1.x, mmengine and mmcv: run "
                       "`make test` (it installs them) or pip install mmpretrain==1.2.0") from exc
 
-from .backbones import C3CifarResNet, C3ResNet, C3ResNetV1c  # noqa: E402
+from .backbones import C3CifarResNet, C3ResNet, C3ResNetV1c, ResNetSE, ResNetV1cSE  # noqa: E402
 from .datasets import LocalCIFAR100  # noqa: E402
 
-__all__ = ["C3CifarResNet", "C3ResNet", "C3ResNetV1c", "LocalCIFAR100"]
+__all__ = ["C3CifarResNet", "C3ResNet", "C3ResNetV1c", "ResNetSE", "ResNetV1cSE", "LocalCIFAR100"]

@@ -4,9 +4,12 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import torch
+import torch.utils.checkpoint as cp
 from mmpretrain.models.backbones import ResNet, ResNetV1c
+from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
 from mmpretrain.registry import MODELS
 
+from c3_dense import SEBlock
 from c3_dense.models.cifar import CIFAR_C3_WINDOWS, CifarResNet
 from c3_dense.openmmlab.resnet import InitC3Block, NewBlocksTrain, put_c3_in_front
 
@@ -60,3 +63,64 @@ class C3ResNetV1c(_C3InFront, ResNetV1c):
                  c3_cfg: Optional[dict] = None, **kwargs):
         super().__init__(**kwargs)
         self._add_c3(c3_stages, c3_windows, c3_cfg)
+
+
+class SEBasicBlock(BasicBlock):
+    """mmpretrain's BasicBlock with SE (r = 16, biases: the detectron2 and mmseg adapters'
+    SE) on the residual branch before the addition; keys ``se.*``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.se = SEBlock(self.out_channels, reduction=16, bias=True)
+
+    def forward(self, x):
+        def branch(x):
+            out = self.relu(self.norm1(self.conv1(x)))
+            out = self.se(self.norm2(self.conv2(out)))
+            identity = x if self.downsample is None else self.downsample(x)
+            return self.drop_path(out) + identity
+
+        out = cp.checkpoint(branch, x, use_reentrant=False) if self.with_cp and x.requires_grad \
+            else branch(x)
+        return self.relu(out)
+
+
+class SEBottleneck(Bottleneck):
+    """mmpretrain's Bottleneck with SE after conv3 + norm3, before the addition (where
+    detectron2's SEBottleneckBlock and mmseg's ``after_conv3`` SEPlugin put it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.se = SEBlock(self.out_channels, reduction=16, bias=True)
+
+    def forward(self, x):
+        def branch(x):
+            out = self.relu(self.norm1(self.conv1(x)))
+            out = self.relu(self.norm2(self.conv2(out)))
+            out = self.se(self.norm3(self.conv3(out)))
+            identity = x if self.downsample is None else self.downsample(x)
+            return self.drop_path(out) + identity
+
+        out = cp.checkpoint(branch, x, use_reentrant=False) if self.with_cp and x.requires_grad \
+            else branch(x)
+        return self.relu(out)
+
+
+_SE_ARCH = {depth: ({BasicBlock: SEBasicBlock, Bottleneck: SEBottleneck}[block], blocks)
+            for depth, (block, blocks) in ResNet.arch_settings.items()}
+
+
+@MODELS.register_module()
+class ResNetSE(NewBlocksTrain, ResNet):
+    """mmpretrain's ResNet (7×7 stem) with SE in every block (:class:`SEBottleneck`); keys
+    ``layerN.i.se.*``, as detectron2's SE ResNets (``tools/convert_weights.py``). A name of its
+    own: mmpretrain's ``SEResNet`` is another implementation with other keys."""
+
+    arch_settings = _SE_ARCH
+
+
+@MODELS.register_module()
+class ResNetV1cSE(NewBlocksTrain, ResNetV1c):
+    """mmpretrain's ResNetV1c with SE in every block; converts to mmseg's SEResNetV1c."""
+
+    arch_settings = _SE_ARCH
