@@ -225,3 +225,21 @@ def test_paper_table_runs_end_to_end_on_generated_data(tmp_path):
     again = run(args)
     assert again.returncode == 0 and again.stdout.count("finished earlier, kept") == 2
     assert row in again.stdout
+
+
+def test_torchrun_launcher_on_two_cpu_processes(cifar, tmp_path):
+    # The usual multi-GPU launch (torchrun + --launcher pytorch), here on two CPU processes:
+    # each takes half the data (DistributedSampler), one DDP model.
+    result = run(["-m", "torch.distributed.run", "--nproc_per_node", "2", "tools/train_cls.py",
+                  CIFAR_C3, "--launcher", "pytorch", "--work-dir", str(tmp_path)]
+                 + cifar_options(cifar / "data", **{"train_cfg.max_epochs": 1}))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    log = "\n".join(open(p).read() for p in glob.glob(str(tmp_path / "*" / "*.log")))
+    assert "Distributed training: True" in log
+    assert "Epoch(train) [1][2/2]" in log  # 200 images, 2 processes × batch 50
+    assert (tmp_path / "epoch_1.pth").exists()
+    # --amp needs mmengine's AmpOptimWrapper on a GPU: one line on a machine without one.
+    if not torch.cuda.is_available():
+        error = one_error_line(run(["tools/train_cls.py", CIFAR_C3, "--amp", "--work-dir",
+                                    str(tmp_path / "amp")] + cifar_options(cifar / "data")))
+        assert "--amp needs a CUDA GPU" in error
