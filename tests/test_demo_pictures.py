@@ -319,3 +319,52 @@ def test_visualize_compare_channels_diversity_curves(demo, tmp_path):
     mixed = tool(demo, "tools/visualize.py", "curves", "--run", "a",
                  str(root / "output" / "demo" / "det_plain"), "--run", "b", str(c3_run), "--out", out)
     assert mixed.returncode == 2 and "mix detectron2 and mmseg" in mixed.stderr
+
+
+COUNT_READS = r'''
+import sys
+import c3_dense.detectron2.inference as det
+import c3_dense.mmseg.inference as seg
+from detectron2.data import DatasetCatalog
+
+reads = {"det": 0, "seg": 0}
+get = DatasetCatalog.get
+def counting_get(name):
+    reads["det"] += 1
+    return get(name)
+DatasetCatalog.get = counting_get
+test_set = seg.test_set
+def counting_test_set(cfg):
+    reads["seg"] += 1
+    return test_set(cfg)
+seg.test_set = counting_test_set
+
+det_config, det_weights, seg_config, seg_weights, *seg_options = sys.argv[1:]
+p = det.load_detector(det_config, det_weights)
+images = p.test_images()
+for path in images[:2] + images[:2]:
+    p.class_names, p.draw_truth(path, det.read_rgb(path))
+from mmengine.config import DictAction
+import argparse
+options = argparse.ArgumentParser()
+options.add_argument("--o", nargs="+", action=DictAction)
+s = seg.load_segmentor(seg_config, seg_weights, options.parse_args(["--o", *seg_options]).o)
+images = s.test_images()
+for path in images[:2] + images[:2]:
+    s.truth(path)
+s.test_images()
+print(reads["det"], reads["seg"], len(images))
+'''
+
+
+def test_predictors_read_their_test_set_once(demo):
+    # COCO val's JSON or a large seg test set is read (and checked) once per predictor, not
+    # once per picture or per question.
+    root = demo[0]
+    w = _demo_weights(root)
+    result = tool(demo, "-c", COUNT_READS, os.path.join(DET_DEMO, "faster_rcnn_R_18_FPN_c3.yaml"),
+                  w["det_c3"], os.path.join(SEG_DEMO, "deeplabv2_r18-d8_demo_c3.py"), w["seg_c3"],
+                  *_seg_data(root))
+    assert result.returncode == 0, result.stderr[-3000:]
+    det_reads, seg_reads, count = result.stdout.split()[-3:]
+    assert (det_reads, seg_reads) == ("1", "1") and int(count) > 0

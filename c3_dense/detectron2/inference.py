@@ -34,7 +34,16 @@ class Predictor:
         self.model = load_model(cfg).eval()
         self.resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
         self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else None
+        self._records: Optional[List[Dict]] = None
         self._truth: Optional[Dict[str, Dict]] = None
+
+    def test_records(self) -> List[Dict]:
+        """The records of the config's first test set, read once per predictor (COCO val's
+        JSON is large)."""
+        if self._records is None:
+            self._records = (DatasetCatalog.get(self.cfg.DATASETS.TEST[0])
+                             if self.cfg.DATASETS.TEST else [])
+        return self._records
 
     @property
     def network(self) -> torch.nn.Module:
@@ -50,7 +59,7 @@ class Predictor:
         if self.metadata is None:
             return [str(i) for i in range(self.cfg.MODEL.ROI_HEADS.NUM_CLASSES)]
         if not self.metadata.get("thing_classes") and self.metadata.name in DatasetCatalog.list():
-            DatasetCatalog.get(self.metadata.name)  # COCO-JSON sets: names come with the data
+            self.test_records()  # COCO-JSON sets: names come with the data
         names = self.metadata.get("thing_classes")
         return list(names) if names else [str(i) for i in range(self.cfg.MODEL.ROI_HEADS.NUM_CLASSES)]
 
@@ -82,15 +91,13 @@ class Predictor:
 
     def test_images(self) -> List[str]:
         """The image files of the config's first test set, sorted."""
-        if not self.cfg.DATASETS.TEST:
-            return []
-        return sorted(r["file_name"] for r in DatasetCatalog.get(self.cfg.DATASETS.TEST[0]))
+        return sorted(r["file_name"] for r in self.test_records())
 
     def draw_truth(self, path: str, image_rgb: np.ndarray, scale: float = 1.0) -> Optional[np.ndarray]:
         """The image with its ground-truth boxes from the config's first test set (matched by
         file name), or None when the image is not in it."""
         if self._truth is None:
-            self._truth = records_by_file(self.cfg.DATASETS.TEST[0]) if self.cfg.DATASETS.TEST else {}
+            self._truth = {os.path.basename(r["file_name"]): r for r in self.test_records()}
         record = self._truth.get(os.path.basename(path))
         if record is None:
             return None
@@ -117,9 +124,3 @@ def instances_to_json(instances: Instances, class_names: Sequence[str]) -> List[
     return [{"box_xyxy": [round(v, 2) for v in box], "score": round(score, 4), "class": cls,
              "class_name": class_names[cls] if cls < len(class_names) else str(cls)}
             for box, score, cls in zip(boxes, scores, classes)]
-
-
-def records_by_file(dataset_name: str) -> Dict[str, Dict]:
-    """The records of a registered data set, keyed by image file name (ground truth to draw)."""
-    return {os.path.basename(r["file_name"]): r for r in DatasetCatalog.get(dataset_name)}
-

@@ -77,6 +77,7 @@ class Segmentor:
     def __init__(self, model, alpha: float = 0.6):
         self.model, self.alpha = model, alpha
         self.classes = list(model.dataset_meta["classes"])
+        self._test: Optional[Dict[str, Optional[str]]] = None
         self._truth: Optional[Dict[str, str]] = None
         self._visualizer = None
 
@@ -125,7 +126,13 @@ class Segmentor:
 
     def test_images(self) -> List[str]:
         """The image files of the config's test set, sorted."""
-        return sorted(test_set(self.model.cfg))
+        return sorted(self._test_set())
+
+    def _test_set(self) -> Dict[str, Optional[str]]:
+        """:func:`test_set` of the model's config, checked and read once per segmentor."""
+        if self._test is None:
+            self._test = test_set(self.model.cfg)
+        return self._test
 
     def truth(self, path: str) -> Optional[np.ndarray]:
         """The ground-truth class map of an image of the config's test set (by file name), or
@@ -134,7 +141,7 @@ class Segmentor:
 
         if self._truth is None:
             self._truth = {os.path.basename(image): labels
-                           for image, labels in test_set(self.model.cfg).items()}
+                           for image, labels in self._test_set().items()}
         label_path = self._truth.get(os.path.basename(path))
         if label_path is None:
             return None
