@@ -388,3 +388,11 @@ def test_gradients_in_float32_are_close_to_float64():
         grads[name] = [xi.grad.double()] + [p.grad.double() for p in b.parameters()]
     for a, b in zip(grads["f32"], grads["f64"]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * (1 + b.abs().max().item()))
+
+
+def test_second_derivatives_raise_instead_of_being_incomplete():
+    block = C3Block(4)
+    x = torch.randn(1, 4, 8, 8, requires_grad=True)
+    (grad,) = torch.autograd.grad(block(x).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad.sum().backward()

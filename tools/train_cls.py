@@ -13,39 +13,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from c3_dense.errors import CliParser, run_cli  # noqa: E402
-
-
-def parse_args(argv=None):
-    from mmengine.config import DictAction
-
-    ap = CliParser(description=__doc__.splitlines()[0])
-    ap.add_argument("config", help="train config file path")
-    ap.add_argument("--work-dir", help="the dir to save logs and models")
-    ap.add_argument("--resume", action="store_true",
-                    help="resume from the latest checkpoint in the work_dir automatically")
-    ap.add_argument("--amp", action="store_true", help="enable automatic-mixed-precision training")
-    ap.add_argument("--overwrite", action="store_true",
-                    help="train into a work_dir that already holds checkpoints")
-    ap.add_argument("--cfg-options", nargs="+", action=DictAction,
-                    help="override settings in the config, key=value (e.g. train_cfg.max_epochs=1)")
-    ap.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
-                    help="job launcher")
-    ap.add_argument("--local_rank", "--local-rank", type=int, default=0)
-    args = ap.parse_args(argv)
-    if "LOCAL_RANK" not in os.environ:
-        os.environ["LOCAL_RANK"] = str(args.local_rank)
-    return args
+from c3_dense.openmmlab.cli import train_main  # noqa: E402
 
 
 def main(argv=None) -> int:
-    def body():
-        args = parse_args(argv)
-        from c3_dense.mmpretrain.engine import load_config, train
-        train(load_config(args.config, args.cfg_options, args.work_dir), args.config,
-              resume=args.resume, amp=args.amp, launcher=args.launcher, overwrite=args.overwrite)
-
-    return run_cli(body)
+    return train_main(__doc__.splitlines()[0], "c3_dense.mmpretrain.engine",
+                      example_option="train_cfg.max_epochs=1", argv=argv)
 
 
 if __name__ == "__main__":

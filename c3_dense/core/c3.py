@@ -34,6 +34,7 @@ from typing import Iterator, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from .windows import MODES, to_windows
 
@@ -174,7 +175,9 @@ def mix_channels(weights: torch.Tensor, values: torch.Tensor, groups: List[int])
 
 class _ChannelMessages(torch.autograd.Function):
     """m_i = Σ_j a_ij values_j with a_ij = softmax_j(-(v_i - v_j)²) for B = N·G groups laid
-    out as B×S (``v``) and B×S×D (``values``), in few passes over the S×S matrices and keeping one of them for backward.
+    out as B×S (``v``) and B×S×D (``values``), in few passes over the S×S matrices, keeping
+    one of them for backward. First-order only: a second derivative raises
+    (``once_differentiable``) rather than coming out silently incomplete.
 
     Forward: with q_ij = (v_i - v_j)² (masked senders set to +inf) and q_i = min_j q_ij, the
     weights are E_ij / Z_i with E_ij = exp(q_i - q_ij) ≤ 1 (the softmax's own stabilisation,
@@ -206,6 +209,7 @@ class _ChannelMessages(torch.autograd.Function):
         return messages
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         v, values, weights, scale, messages = ctx.saved_tensors
         with torch.autocast(device_type=grad.device.type, enabled=False):

@@ -80,9 +80,7 @@ class SEBasicBlock(BasicBlock):
             identity = x if self.downsample is None else self.downsample(x)
             return self.drop_path(out) + identity
 
-        out = cp.checkpoint(branch, x, use_reentrant=False) if self.with_cp and x.requires_grad \
-            else branch(x)
-        return self.relu(out)
+        return self.relu(_maybe_checkpointed(self, branch, x))
 
 
 class SEBottleneck(Bottleneck):
@@ -101,9 +99,14 @@ class SEBottleneck(Bottleneck):
             identity = x if self.downsample is None else self.downsample(x)
             return self.drop_path(out) + identity
 
-        out = cp.checkpoint(branch, x, use_reentrant=False) if self.with_cp and x.requires_grad \
-            else branch(x)
-        return self.relu(out)
+        return self.relu(_maybe_checkpointed(self, branch, x))
+
+
+def _maybe_checkpointed(block, branch, x):
+    """``branch(x)``, under activation checkpointing when the block has ``with_cp``."""
+    if block.with_cp and x.requires_grad:
+        return cp.checkpoint(branch, x, use_reentrant=False)
+    return branch(x)
 
 
 _SE_ARCH = {depth: ({BasicBlock: SEBasicBlock, Bottleneck: SEBottleneck}[block], blocks)

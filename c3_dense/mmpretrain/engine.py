@@ -4,13 +4,12 @@ evaluation (top-1 / top-5)."""
 from __future__ import annotations
 
 import copy
-import json
 import os
 from typing import Optional
 
 from c3_dense.errors import UserInputError
 from c3_dense.openmmlab import engine as runner_engine
-from c3_dense.openmmlab.engine import check_checkpoint_fits, check_schedule, check_top_level
+from c3_dense.openmmlab.engine import check_schedule, check_top_level
 
 from .datasets import LAYOUT
 
@@ -27,20 +26,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
 
 def build_model(cfg, source: str = "the config"):
     """Build ``cfg.model`` in mmpretrain's scope; a misspelled argument becomes UserInputError."""
-    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
-    scope = cfg.get("default_scope", "mmpretrain") or "mmpretrain"
-    try:
-        with DefaultScope.overwrite_default_scope(scope):
-            return MODELS.build(copy.deepcopy(cfg.model))
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc):
-            raise UserInputError(f"config error in model of {source}: {exc}; check the spelling "
-                                 "of that key") from None
-        raise
-    except (KeyError, ValueError) as exc:
-        raise UserInputError(f"config error in model of {source}: {exc}") from None
+    return runner_engine.build_in_scope(cfg, source, MODELS, "mmpretrain")
 
 
 def _dataset(cfg, loader: str):
@@ -108,20 +96,11 @@ def evaluate_checkpoint(config: str, checkpoint: str, work_dir: Optional[str] = 
                         cfg_options: Optional[dict] = None, out: Optional[str] = None):
     """Test ``checkpoint`` on the config's test set; returns (result, json path) with top-1 and
     top-5 accuracy (%)."""
-    from mmengine.runner import Runner
-
     cfg = load_config(config, cfg_options, work_dir)
-    check_config(cfg, config, loaders=("test_dataloader",))
-    check_checkpoint_fits(build_model(cfg, config), checkpoint)
-    cfg.load_from = checkpoint
-    runner = Runner.from_cfg(cfg)
-    metrics = {k: float(v) for k, v in runner.test().items()}
+    _, metrics = runner_engine.test_checkpoint(cfg, config, checkpoint, check_config, build_model)
     result = {"config": config, "checkpoint": checkpoint, "metrics": metrics}
-    path = out or os.path.join(cfg.work_dir, "eval_metrics.json")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
-    return result, path
+    return result, runner_engine.write_json(
+        result, out or os.path.join(cfg.work_dir, "eval_metrics.json"))
 
 
 def format_cls_metrics(result: dict) -> str:

@@ -6,15 +6,13 @@ mmcv.ops stand-in and the checkpoint allow-list are in place before any config i
 from __future__ import annotations
 
 import copy
-import json
 import os
 from typing import Iterator, List, Optional, Tuple
 
 from c3_dense.errors import UserInputError
 from c3_dense.openmmlab import engine as runner_engine
-from c3_dense.openmmlab.engine import (  # noqa: F401  (this adapter's API, used by tools)
-    check_checkpoint_fits, check_schedule, check_top_level, checkpoint_state_dict,
-    finished_run_files, resume_checkpoint)
+from c3_dense.openmmlab.engine import (  # noqa: F401  (the checkpoint checks: for inference.py)
+    check_checkpoint_fits, check_schedule, check_top_level, checkpoint_state_dict)
 
 # Top-level keys of mmseg configs beyond the Runner's.
 SEG_KEYS = {"crop_size", "img_ratios"}
@@ -35,22 +33,9 @@ def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: s
 
 def build_model(cfg, source: str = "the config"):
     """Build ``cfg.model`` in mmseg's scope; a misspelled argument becomes UserInputError."""
-    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
 
-    scope = cfg.get("default_scope", "mmseg") or "mmseg"
-    try:
-        with DefaultScope.overwrite_default_scope(scope):
-            # A copy: EncoderDecoder writes `pretrained` into its backbone's config, and the
-            # Runner, which builds from the same config later, would then find it twice.
-            return MODELS.build(copy.deepcopy(cfg.model))
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc) or "got an unexpected" in str(exc):
-            raise UserInputError(f"config error in model of {source}: {exc}; check the spelling "
-                                 "of that key") from None
-        raise
-    except (KeyError, ValueError) as exc:
-        raise UserInputError(f"config error in model of {source}: {exc}") from None
+    return runner_engine.build_in_scope(cfg, source, MODELS, "mmseg")
 
 
 def _datasets(cfg) -> Iterator[Tuple[str, dict]]:
@@ -186,26 +171,18 @@ def evaluate_checkpoint(config: str, checkpoint: str, work_dir: Optional[str] = 
                         cfg_options: Optional[dict] = None, out: Optional[str] = None):
     """Test ``checkpoint`` on the config's test set; returns (metrics, json path). Metrics hold
     aAcc, mIoU, mAcc and, with PerClassIoUMetric, ``per_class``."""
-    from mmengine.runner import Runner
-
     cfg = load_config(config, cfg_options, work_dir)
     if cfg.test_evaluator.get("type") == "IoUMetric":
         cfg.test_evaluator.type = "PerClassIoUMetric"  # same numbers, plus the class table
-    check_config(cfg, config, loaders=("test_dataloader",))
-    check_checkpoint_fits(build_model(cfg, config), checkpoint)
-    cfg.load_from = checkpoint
     cfg.model.pretrained = None  # the checkpoint holds every weight
-    runner = Runner.from_cfg(cfg)
-    metrics = {k: float(v) for k, v in runner.test().items()}
+    runner, metrics = runner_engine.test_checkpoint(cfg, config, checkpoint, check_config,
+                                                    build_model)
     per_class = next((m.per_class for m in runner.test_evaluator.metrics
                       if hasattr(m, "per_class")), None)
     result = {"config": config, "checkpoint": checkpoint, "metrics": metrics,
               "per_class": per_class}
-    path = out or os.path.join(cfg.work_dir, "eval_metrics.json")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
-    return result, path
+    return result, runner_engine.write_json(
+        result, out or os.path.join(cfg.work_dir, "eval_metrics.json"))
 
 
 def format_seg_metrics(result: dict) -> str:

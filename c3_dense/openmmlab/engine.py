@@ -5,7 +5,9 @@ checkpoint, CPU processes under ``--launcher pytorch``. Each adapter's engine ad
 particular to its framework (its registry scope, its data checks)."""
 from __future__ import annotations
 
+import copy
 import difflib
+import json
 import os
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -48,6 +50,25 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     elif cfg.get("work_dir") is None:
         cfg.work_dir = os.path.join("work_dirs", os.path.splitext(os.path.basename(path))[0])
     return cfg
+
+
+def build_in_scope(cfg, source: str, registry, scope: str):
+    """Build ``cfg.model`` with ``registry`` in ``scope`` (the config's ``default_scope`` when
+    it has one); a misspelled or bad argument becomes one UserInputError naming it."""
+    from mmengine.registry import DefaultScope
+
+    try:
+        with DefaultScope.overwrite_default_scope(cfg.get("default_scope", scope) or scope):
+            # A copy: EncoderDecoder writes `pretrained` into its backbone's config, and the
+            # Runner, which builds from the same config later, would then find it twice.
+            return registry.build(copy.deepcopy(cfg.model))
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc) or "got an unexpected" in str(exc):
+            raise UserInputError(f"config error in model of {source}: {exc}; check the spelling "
+                                 "of that key") from None
+        raise
+    except (KeyError, ValueError) as exc:
+        raise UserInputError(f"config error in model of {source}: {exc}") from None
 
 
 def check_top_level(cfg, source: str, extra: Iterable[str] = ()) -> None:
@@ -195,3 +216,22 @@ def train(cfg, source: str, check: Callable, build: Callable, resume: bool = Fal
     return runner
 
 
+
+
+def test_checkpoint(cfg, source: str, checkpoint: str, check: Callable, build: Callable):
+    """Check the config's test set and that ``checkpoint`` is this model's, then test it with
+    mmengine's Runner; returns (runner, metrics as floats)."""
+    from mmengine.runner import Runner
+
+    check(cfg, source, loaders=("test_dataloader",))
+    check_checkpoint_fits(build(cfg, source), checkpoint)
+    cfg.load_from = checkpoint
+    runner = Runner.from_cfg(cfg)
+    return runner, {k: float(v) for k, v in runner.test().items()}
+
+
+def write_json(result: dict, path: str) -> str:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    return path
