@@ -243,3 +243,13 @@ def test_torchrun_launcher_on_two_cpu_processes(cifar, tmp_path):
         error = one_error_line(run(["tools/train_cls.py", CIFAR_C3, "--amp", "--work-dir",
                                     str(tmp_path / "amp")] + cifar_options(cifar / "data")))
         assert "--amp needs a CUDA GPU" in error
+
+
+def test_paper_table_names_a_failed_run_in_one_line(tmp_path):
+    # A run that fails (here: a misspelled override) stops the grid with one line naming the
+    # run and the tool's own error.
+    result = run(["tools/paper_table.py", "cifar100", "--demo-data", "--depths", "20",
+                  "--variants", "plain", "--seeds", "0", "--epochs", "1", "--work-dir",
+                  str(tmp_path / "grid"), "--cfg-options", "trian_dataloader.batch_size=4"])
+    error = one_error_line(result)
+    assert "cifar_resnet20_seed0 failed" in error and "did you mean" in error

@@ -65,8 +65,7 @@ def main(argv=None) -> int:
             if not os.path.isdir(os.path.join(data_root, "cifar-100-python")):
                 write_cifar100_like(data_root, train_per_class=10, test_per_class=2)
         results = run_grid(runs, os.path.abspath(work_dir), args.epochs,
-                           os.path.abspath(data_root), args.gpus,
-                           ["=".join(o.split("=", 1)) for o in args.cfg_options],
+                           os.path.abspath(data_root), args.gpus, args.cfg_options,
                            verify_md5=not args.demo_data)
         text = table(results, args.epochs)
         if args.demo_data:

@@ -133,8 +133,9 @@ def run_grid(runs: List[Run], work_dir: str, epochs: int, data_root: str, gpus: 
             proc = subprocess.run(command + args[:1] + resume + launcher + args[1:],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
-                lines = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
-                reason = lines[-1] if lines else proc.stderr.strip().splitlines()[-1:]
+                lines = proc.stderr.strip().splitlines() or ["no output"]
+                errors = [x for x in lines if x.startswith("error:")]
+                reason = (errors or lines)[-1]
                 raise UserInputError(f"run {run.name} failed ({reason}); see {out}")
         accuracy = final_accuracy(out)
         if accuracy is None:
