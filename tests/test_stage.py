@@ -86,3 +86,31 @@ def test_eval_and_no_grad_take_the_plain_path():
     with torch.no_grad():
         out = net(torch.randn(1, 3, 16, 16))
     assert out.shape == (1, 32, 8, 8) and net[2].c3._recompute_sink is None
+
+
+class InplaceFirst(nn.Module):
+    """A block that changes its input in place before a layer saves it."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        x.mul_(2)
+        return self.conv(x)
+
+
+def test_output_changed_in_place_before_saving_is_stored_as_is():
+    # The recipe rebuilds what the C3 block returned; if a block modifies that in place and
+    # a layer then saves it, the saved values are the modified ones: stored as a tensor.
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    grads = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        stage = C3Stage(C3Block(4), [InplaceFirst(4)])
+        stage.recompute_c3_output = recompute
+        stage(x).square().sum().backward()
+        grads.append([p.grad.clone() for p in stage.parameters()] + [x.grad.clone()])
+        x.grad = None
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)

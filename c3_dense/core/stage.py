@@ -75,8 +75,11 @@ class _StoredAsRecipe:
 
     @staticmethod
     def _key(t: torch.Tensor):
+        # The version counter (autograd's own record of in-place changes) is part of the key:
+        # a block that modifies the output in place before saving it gets it stored as is,
+        # since the recipe rebuilds the values the C3 block returned.
         return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(),
-                t.dtype, t.device)
+                t.dtype, t.device, t._version)
 
     def pack(self, t: torch.Tensor):
         if self._key(t) != self.key:
