@@ -3,11 +3,14 @@
 Where each kind is checked, once, where it enters:
 
 * arguments: :class:`CliParser` (every tool's parser; ``positive_int`` for counts);
-* config keys and values: ``c3_dense.detectron2.engine.setup_cfg`` and
-  ``c3_dense.mmseg.engine.check_config``;
+* config keys and values: ``c3_dense.detectron2.engine.setup_cfg`` and, for the
+  OpenMMLab tools, ``c3_dense.openmmlab.engine`` with ``c3_dense.mmseg.engine.check_config``
+  / ``c3_dense.mmpretrain.engine.check_config``;
 * data (missing folders, empty split files, broken annotations, unknown classes or category
-  ids, class counts that disagree with the model, unreadable images, label values):
-  ``c3_dense.detectron2.data.check_dataset`` and ``c3_dense.mmseg.engine.check_config``;
+  ids, class counts that disagree with the model, unreadable images, label values, CIFAR
+  files of the wrong layout or holding code): ``c3_dense.detectron2.data.check_dataset``,
+  ``c3_dense.mmseg.engine.check_config`` and ``c3_dense.mmpretrain`` (``LocalCIFAR100``,
+  ``engine.check_config``);
   images that cannot be decoded during training, where they are read;
 * weights files (missing, truncated, not a checkpoint, holding code, of another model):
   ``c3_dense.weights`` and the frameworks' checkpoint loaders built on it;
