@@ -261,29 +261,66 @@ def growth(device: torch.device, repeats: int, quick: bool) -> None:
               f"| **{slope(sizes, add_times):.2f}** |", flush=True)
 
 
-def _detectron2_step(variant: str, device: torch.device, size=(800, 1216)):
-    """A training iteration of the COCO Faster R-CNN R-50-FPN config as shipped (random
-    weights), its forward alone, and the model."""
+def detectron2_model_and_batch(config: str, device: torch.device, size, images: int = 1,
+                               opts=()):
+    """A COCO Faster R-CNN R-50-FPN config's model (random weights, train mode) and a batch of
+    ``images`` random images of ``size`` (h, w) with three boxes each."""
     from detectron2.structures import Boxes, Instances
-    from detectron2.utils.events import EventStorage
 
     from c3_dense.detectron2.engine import Trainer, setup_cfg
 
-    name = {"plain": "faster_rcnn_R_50_FPN.yaml", "SE": "faster_rcnn_R_50_FPN_se.yaml",
-            "C3": "faster_rcnn_R_50_FPN_c3.yaml"}[variant]
-    cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", "COCO-1x", name),
-                    ["MODEL.WEIGHTS", "", "MODEL.DEVICE", device.type])
+    cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", "COCO-1x", config),
+                    ["MODEL.WEIGHTS", "", "MODEL.DEVICE", device.type, *opts])
     torch.manual_seed(0)
     model = Trainer.build_model(cfg)
     model.train()
     h, w = size
-    image = torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
-    inst = Instances((h, w))
-    inst.gt_boxes = Boxes(torch.tensor([[40., 60., 400., 430.], [500., 80., 800., 600.],
-                                        [900., 300., 1150., 700.]]) * torch.tensor(
-                                            [w / 1216, h / 800, w / 1216, h / 800]))
-    inst.gt_classes = torch.tensor([3, 17, 40])
-    batch = [{"image": image, "instances": inst, "height": h, "width": w}]
+    boxes = torch.tensor([[40., 60., 400., 430.], [500., 80., 800., 600.],
+                          [900., 300., 1150., 700.]]) * torch.tensor([w, h, w, h]) / torch.tensor(
+                              [1216., 800., 1216., 800.])
+    batch = []
+    for _ in range(images):
+        inst = Instances((h, w))
+        inst.gt_boxes = Boxes(boxes.clone())
+        inst.gt_classes = torch.tensor([3, 17, 40])
+        batch.append({"image": torch.randint(0, 256, (3, h, w), dtype=torch.uint8),
+                      "instances": inst, "height": h, "width": w})
+    return cfg, model, batch
+
+
+def mmseg_model_and_data(config: str, device: torch.device, size: int, images: int = 1):
+    """A VOC DeepLabv2 config's model (random weights; BN in place of SyncBN, which needs a
+    process group; train mode) and a batch of ``images`` random size×size images and labels."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from c3_dense.mmseg.engine import build_model, load_config
+
+    path = os.path.join(ROOT, "configs", "mmseg", "deeplabv2", config)
+    cfg = load_config(path, {"model.pretrained": None,
+                             "model.backbone.norm_cfg": {"type": "BN", "requires_grad": True},
+                             "model.data_preprocessor.size": (size, size)})
+    torch.manual_seed(0)
+    model = build_model(cfg, path).to(device)
+    model.train()
+    samples = []
+    for _ in range(images):
+        sample = SegDataSample(metainfo={"img_shape": (size, size), "ori_shape": (size, size),
+                                         "pad_shape": (size, size)})
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 21, (1, size, size)))
+        samples.append(sample)
+    inputs = [torch.randint(0, 256, (3, size, size), dtype=torch.uint8) for _ in range(images)]
+    return model, {"inputs": inputs, "data_samples": samples}
+
+
+def _detectron2_step(variant: str, device: torch.device, size=(800, 1216)):
+    """A training iteration of the COCO Faster R-CNN R-50-FPN config as shipped (random
+    weights), its forward alone, and the model."""
+    from detectron2.utils.events import EventStorage
+
+    name = {"plain": "faster_rcnn_R_50_FPN.yaml", "SE": "faster_rcnn_R_50_FPN_se.yaml",
+            "C3": "faster_rcnn_R_50_FPN_c3.yaml"}[variant]
+    _, model, batch = detectron2_model_and_batch(name, device, size)
 
     def forward():
         with EventStorage(0):  # the RPN logs into detectron2's event storage
@@ -297,27 +334,11 @@ def _detectron2_step(variant: str, device: torch.device, size=(800, 1216)):
 
 
 def _mmseg_step(variant: str, device: torch.device, size=512):
-    """A training iteration of the VOC DeepLabv2 R-50-D8 config (random weights; BN in place
-    of SyncBN, which needs a process group), its forward alone, and the model."""
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-
-    from c3_dense.mmseg.engine import build_model, load_config
-
+    """A training iteration of the VOC DeepLabv2 R-50-D8 config, its forward alone, and the
+    model."""
     suffix = {"plain": "", "SE": "_se", "C3": "_c3"}[variant]
-    config = os.path.join(ROOT, "configs", "mmseg", "deeplabv2",
-                          f"deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512{suffix}.py")
-    cfg = load_config(config, {"model.pretrained": None,
-                               "model.backbone.norm_cfg": {"type": "BN", "requires_grad": True},
-                               "model.data_preprocessor.size": (size, size)})
-    torch.manual_seed(0)
-    model = build_model(cfg, config).to(device)
-    model.train()
-    sample = SegDataSample(metainfo={"img_shape": (size, size), "ori_shape": (size, size),
-                                     "pad_shape": (size, size)})
-    sample.gt_sem_seg = PixelData(data=torch.randint(0, 21, (1, size, size)))
-    data = {"inputs": [torch.randint(0, 256, (3, size, size), dtype=torch.uint8)],
-            "data_samples": [sample]}
+    model, data = mmseg_model_and_data(f"deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512{suffix}.py",
+                                       device, size)
 
     def forward():
         batch = model.data_preprocessor(data, True)

@@ -79,31 +79,18 @@ def agreement(device: torch.device, quick: bool) -> list:
     return rows
 
 
-def _images(batch: int, height: int, width: int, device) -> torch.Tensor:
-    return torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8, device=device)
-
-
 def amp_detectron2(dtype: torch.dtype, steps: int, size: int, device: torch.device) -> list:
-    """Losses of `steps` AMPTrainer steps of the COCO C3 Faster R-CNN R-50-FPN config (on the
-    CPU: SimpleTrainer in fp32, a dry run of everything but autocast)."""
+    """Losses of `steps` AMPTrainer steps of the COCO C3 Faster R-CNN R-50-FPN config (BN,
+    nothing frozen: from scratch; on the CPU: SimpleTrainer in fp32, a dry run of everything
+    but autocast)."""
     from detectron2.engine import AMPTrainer, SimpleTrainer
-    from detectron2.structures import Boxes, Instances
     from detectron2.utils.events import EventStorage
 
-    from c3_dense.detectron2.engine import Trainer, setup_cfg
+    from c3_dense.detectron2.engine import Trainer
 
-    cfg = setup_cfg(os.path.join(ROOT, "configs", "detectron2", "COCO-1x",
-                                 "faster_rcnn_R_50_FPN_c3.yaml"),
-                    ["MODEL.WEIGHTS", "", "MODEL.DEVICE", device.type, "MODEL.RESNETS.NORM", "BN",
-                     "MODEL.BACKBONE.FREEZE_AT", "0"])
-    torch.manual_seed(0)
-    model = Trainer.build_model(cfg)
-    batch = []
-    for image in _images(2, size, size, "cpu"):
-        inst = Instances((size, size))
-        inst.gt_boxes = Boxes(torch.tensor([[0.04, 0.06, 0.4, 0.43], [0.5, 0.08, 0.8, 0.6]]) * size)
-        inst.gt_classes = torch.tensor([3, 17])
-        batch.append({"image": image, "instances": inst, "height": size, "width": size})
+    cfg, model, batch = bench_block.detectron2_model_and_batch(
+        "faster_rcnn_R_50_FPN_c3.yaml", device, (size, size), images=2,
+        opts=["MODEL.RESNETS.NORM", "BN", "MODEL.BACKBONE.FREEZE_AT", "0"])
     optimizer = Trainer.build_optimizer(cfg, model)
     if device.type == "cuda":
         trainer = AMPTrainer(model, itertools.repeat(batch), optimizer, precision=dtype)
@@ -125,32 +112,14 @@ def amp_mmseg(dtype: torch.dtype, steps: int, size: int, device: torch.device) -
     AmpOptimWrapper (the Runner's train_step, as `train_seg.py --amp` runs it; on the CPU:
     OptimWrapper in fp32, a dry run of everything but autocast)."""
     from mmengine.optim import AmpOptimWrapper, OptimWrapper
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
 
-    from c3_dense.mmseg.engine import build_model, load_config
-
-    config = os.path.join(ROOT, "configs", "mmseg", "deeplabv2",
-                          "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3.py")
-    cfg = load_config(config, {"model.pretrained": None,
-                               "model.backbone.norm_cfg": {"type": "BN", "requires_grad": True},
-                               "model.data_preprocessor.size": (size, size)})
-    torch.manual_seed(0)
-    model = build_model(cfg, config).to(device)  # from scratch: PyTorch's default init
-    model.train()
+    model, data = bench_block.mmseg_model_and_data(
+        "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3.py", device, size, images=2)
     sgd = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     if device.type == "cuda":
         optim = AmpOptimWrapper(optimizer=sgd, dtype=dtype, clip_grad=dict(max_norm=35, norm_type=2))
     else:
         optim = OptimWrapper(optimizer=sgd, clip_grad=dict(max_norm=35, norm_type=2))
-    samples = []
-    for _ in range(2):
-        sample = SegDataSample(metainfo={"img_shape": (size, size), "ori_shape": (size, size),
-                                         "pad_shape": (size, size)})
-        labels = torch.randint(0, 21, (1, size, size))
-        sample.gt_sem_seg = PixelData(data=labels)
-        samples.append(sample)
-    data = {"inputs": list(_images(2, size, size, "cpu")), "data_samples": samples}
     losses = []
     for _ in range(steps):
         log = model.train_step(data, optim)
