@@ -38,6 +38,10 @@ class LocalCIFAR100(CIFAR100):
     def _folder(self) -> str:
         return os.path.join(self.data_prefix["root"], self.base_folder)
 
+    def _split_files(self) -> list:
+        """(name, md5) of this split's pickles."""
+        return self.train_list if self.split == "train" else self.test_list
+
     def _check_integrity(self) -> bool:
         folder = self._folder()
         if not os.path.isdir(folder):
@@ -45,8 +49,7 @@ class LocalCIFAR100(CIFAR100):
                                  "(or point data_root to it: --cfg-options "
                                  "train_dataloader.dataset.data_root=DIR "
                                  "val_dataloader.dataset.data_root=DIR)")
-        for name, md5 in self.train_list + self.test_list + [
-                (self.meta["filename"], self.meta["md5"])]:
+        for name, md5 in self._split_files() + [(self.meta["filename"], self.meta["md5"])]:
             path = os.path.join(folder, name)
             if not os.path.isfile(path):
                 raise UserInputError(f"CIFAR-100: {path} is missing; data_root must hold {LAYOUT}")
@@ -67,9 +70,8 @@ class LocalCIFAR100(CIFAR100):
 
     def load_data_list(self) -> List[dict]:
         self._check_integrity()
-        files = self.train_list if self.split == "train" else self.test_list
         images, labels = [], []
-        for name, _ in files:
+        for name, _ in self._split_files():
             entry = self._read(name)
             data, fine = entry.get("data"), entry.get("fine_labels")
             path = os.path.join(self._folder(), name)

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from c3_dense.analysis.complexity import PAPER_CIFAR100
+from c3_dense.analysis.complexity import PAPER_CIFAR100, count_params
 from c3_dense.analysis.paper_tables import ABLATION_TOP1, CIFAR100_TOP1
 from c3_dense.errors import UserInputError
 
@@ -111,7 +111,7 @@ def _finished(work_dir: str, epochs: int) -> bool:
 def run_grid(runs: List[Run], work_dir: str, epochs: int, data_root: str, gpus: int = 1,
              extra_options: Sequence[str] = (), verify_md5: bool = True, log=print) -> List[dict]:
     """Train every run not finished yet (resuming unfinished ones) and collect its result."""
-    results = []
+    results, params = [], {}
     for i, run in enumerate(runs, 1):
         out = os.path.join(work_dir, run.name)
         options = {"train_cfg.max_epochs": epochs, "randomness.seed": run.seed, **run.options}
@@ -140,28 +140,27 @@ def run_grid(runs: List[Run], work_dir: str, epochs: int, data_root: str, gpus: 
         accuracy = final_accuracy(out)
         if accuracy is None:
             raise UserInputError(f"run {run.name} logged no validation accuracy in {out}")
+        if run.row not in params:  # one count per network, not per seed
+            params[run.row] = _param_count(run)
         results.append({"row": run.row, "label": run.label, "seed": run.seed,
-                        "paper_top1": run.paper_top1, **accuracy,
-                        "params": _param_count(run)})
+                        "paper_top1": run.paper_top1, **accuracy, "params": params[run.row]})
     return results
 
 
 def _param_count(run: Run) -> int:
     from .engine import build_model, load_config
 
-    cfg = load_config(run.config, dict(run.options))
-    return sum(p.numel() for p in build_model(cfg, run.config).parameters())
+    return count_params(build_model(load_config(run.config, dict(run.options)), run.config))
 
 
 def table(results: List[dict], epochs: int) -> str:
     """Markdown: one row per network/variant, mean ± std over seeds beside the paper."""
-    rows: Dict[str, List[dict]] = {}
+    rows: Dict[tuple, List[dict]] = {}
     for r in results:
-        rows.setdefault(r["row"] + "|" + r["label"], []).append(r)
+        rows.setdefault((r["row"], r["label"]), []).append(r)
     lines = [f"| network | params (M) | paper params (M) | top-1 (%), {epochs} epochs | "
              "paper top-1 (%) | top-5 (%) | seeds |", "|---|---|---|---|---|---|---|"]
-    for key, group in rows.items():
-        row, label = key.split("|", 1)
+    for (row, label), group in rows.items():
         top1 = [g["top1"] for g in group]
         top5 = [g["top5"] for g in group if g["top5"] is not None]
         spread = f" ± {statistics.stdev(top1):.2f}" if len(top1) > 1 else ""
