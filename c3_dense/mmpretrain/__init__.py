@@ -6,8 +6,9 @@ mmpretrain's registries, to pretrain C3 networks with mmengine's Runner
   (``attention=``), as :mod:`c3_dense.models.cifar` builds them.
 * ``C3ResNet`` / ``C3ResNetV1c``: mmpretrain's ResNet (7×7 stem, as torchvision) and
   ResNetV1c (deep stem) with C3 in front of layer2-4 (windows 28/14/7, the authors' init:
-  no zero_init when training from scratch). Their keys (``layerN.c3.*``) are the ones
-  mmseg's ``C3ResNetV1c`` has, so a classification checkpoint's backbone loads there.
+  no zero_init when training from scratch). Their layer and C3 keys (``layerN.c3.*``) are
+  those of mmseg's ``C3ResNetV1c``; the deep stem's differ (mmpretrain's ConvModules), which
+  ``tools/convert_weights.py --to mmseg`` renames.
 * ``ResNetSE`` / ``ResNetV1cSE``: the same two ResNets with SE in every block, keys as the
   detectron2 / mmseg SE backbones after conversion.
 * ``LocalCIFAR100``: CIFAR-100 from the standard ``cifar-100-python/`` folder; it never

@@ -56,8 +56,8 @@ class C3ResNet(_C3InFront, ResNet):
 
 @MODELS.register_module()
 class C3ResNetV1c(_C3InFront, ResNetV1c):
-    """mmpretrain's ResNetV1c with C3 as :class:`C3ResNet`; its keys are those of mmseg's
-    ``C3ResNetV1c``."""
+    """mmpretrain's ResNetV1c with C3 as :class:`C3ResNet`; converted with
+    ``tools/convert_weights.py --to mmseg`` it loads into mmseg's ``C3ResNetV1c``."""
 
     def __init__(self, c3_stages: Sequence[int] = (1, 2, 3), c3_windows: Sequence = (28, 14, 7),
                  c3_cfg: Optional[dict] = None, **kwargs):
