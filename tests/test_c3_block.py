@@ -345,6 +345,25 @@ def test_channel_messages_match_plain_ops_and_gradcheck(groups, include_self):
                                     (v, values))
 
 
+@pytest.mark.parametrize("offset", [0.0, 1000.0])
+def test_channel_messages_float32_gradients_survive_a_common_offset(offset):
+    # The affinities depend only on differences of v; so must the gradient's precision. A
+    # common offset of 1000 in float32 costs digits unless backward centres v.
+    from c3_dense.core.c3 import channel_messages
+    torch.manual_seed(3)
+    v = (torch.randn(4, 64, dtype=torch.float64) + offset).float().double()  # same inputs
+    values = torch.randn(4, 64, 5, dtype=torch.float64)
+    upstream = torch.randn(4, 64, 5, dtype=torch.float64)
+    grads = {}
+    for dtype in (torch.float64, torch.float32):
+        vi = v.to(dtype).requires_grad_(True)
+        out = channel_messages(vi, values.to(dtype), [64], False)
+        (grads[dtype],) = torch.autograd.grad(out, vi, upstream.to(dtype))
+    want = grads[torch.float64]
+    err = (grads[torch.float32].double() - want).abs().max() / want.abs().max()
+    assert err < 2e-5, err
+
+
 GRADIENT_CASES = [
     ("resize", 4, (2, 6, 8, 12)),      # integer factors
     ("resize", 5, (1, 7, 13, 9)),      # odd sizes, non-integer factors
