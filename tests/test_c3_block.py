@@ -3,6 +3,7 @@ import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from c3_dense import C3Block
 from c3_dense.core import channel_affinity, reference_forward, tile_starts
@@ -392,6 +393,61 @@ def test_gradients_match_loop_reference(mode, window, shape, variant):
         results.append([out] + list(grads))
     for got, want in zip(*results):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 8, 12), (1, 3, 7, 9)])  # integer factors, and not
+def test_resize_gradients_when_the_input_is_used_again_or_only_parameters_are_asked(shape):
+    # Resize mode hands ∂L/∂out from the way up to the way down (one full-size map for ∂L/∂x).
+    # Checked where autograd's own bookkeeping differs: x also used outside the block, a first
+    # backward that asks only for the parameters (the way down is then skipped), and again.
+    torch.manual_seed(4)
+    block = C3Block(4, reduction=2).double()
+    x = torch.randn(*shape, dtype=torch.float64)
+    params = list(block.parameters())
+    results = []
+    for forward in (block, lambda t: reference_forward(block, t)):
+        xi = x.clone().requires_grad_(True)
+        loss = (forward(xi) * torch.cos(xi)).sum() + xi.square().sum()
+        only_params = torch.autograd.grad(loss, params, retain_graph=True)
+        both = torch.autograd.grad(loss, [xi] + params, retain_graph=True)
+        again = torch.autograd.grad(loss, [xi])
+        results.append(list(only_params) + list(both) + list(again))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 12), (2, 3, 7, 9)])
+def test_resize_add_back_of_an_update_that_does_not_depend_on_x(shape):
+    # Without a way down in the graph, the way up must give ∂L/∂x itself.
+    from c3_dense.core.windows import to_windows
+    x = torch.randn(*shape, requires_grad=True)
+    _, add_back = to_windows(x, (4, 4), "resize")
+    update = torch.randn(shape[0] * shape[1], 4, 4, requires_grad=True)
+    upstream = torch.randn(*shape)
+    grad_x, grad_update = torch.autograd.grad(add_back(update), [x, update], upstream)
+    assert torch.equal(grad_x, upstream)
+    expected = F.interpolate(upstream, size=(4, 4), mode="area") * (shape[2] * shape[3] / 16)
+    if shape[2] % 4 == 0 and shape[3] % 4 == 0:  # every output pixel feeds one window pixel
+        torch.testing.assert_close(grad_update.reshape(shape[0], shape[1], 4, 4), expected)
+    assert torch.isclose(grad_update.sum(), upstream.sum(), rtol=1e-4)
+    # An update made from the vectors: the same ∂L/∂x with and without the promise.
+    grads = []
+    for promise in (False, True):
+        vectors, add_back = to_windows(x, (4, 4), "resize")
+        out = add_back(vectors.tanh().reshape(-1, 4, 4), from_vectors=promise)
+        grads.append(torch.autograd.grad(out, x, upstream)[0])
+    assert not torch.equal(grads[0], upstream)
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 8, 4), (1, 2, 5, 7)])
+def test_resize_windows_have_second_derivatives(shape):
+    # The window Functions' backward is made of differentiable ops: the encoder/decoder
+    # variant (no message step) supports double backward in resize mode.
+    torch.manual_seed(5)
+    block = C3Block(4, variant="enc_dec", reduction=2).double()
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(block, (x,))
 
 
 def test_gradients_in_float32_are_close_to_float64():

@@ -379,7 +379,7 @@ class C3Block(nn.Module):
             raise ValueError(f"C3Block expects a B×C×H×W tensor, got shape {tuple(x.shape)}")
         vectors, add_back = to_windows(x, self.window, self.mode)
         update = self.update(vectors)
-        out = add_back(update)
+        out = add_back(update, from_vectors=True)
         out = F.relu(out) if self.final_relu else out
         sink = getattr(self, "_recompute_sink", None)
         if sink is not None:
