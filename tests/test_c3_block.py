@@ -279,7 +279,9 @@ def test_biases_keep_pytorchs_default_init():
 
 
 @pytest.mark.parametrize("mode,window,shape", [("resize", 4, (2, 6, 8, 12)),
-                                               ("resize", 5, (1, 6, 13, 7))])
+                                               ("resize", 5, (1, 6, 13, 7)),
+                                               ("tile", 4, (1, 6, 8, 12)),
+                                               ("tile", 5, (1, 6, 13, 7))])
 def test_output_is_never_a_view_without_autograd(mode, window, shape):
     # Activation checkpointing runs the block inside a custom Function (autograd off) and the
     # caller may modify the output in place: a view there is an error.
@@ -370,6 +372,8 @@ GRADIENT_CASES = [
     ("resize", 5, (1, 7, 13, 9)),      # odd sizes, non-integer factors
     ("resize", 8, (2, 3, 5, 6)),       # window larger than the map
     ("tile", 4, (1, 5, 10, 7)),        # overlapping tiles
+    ("tile", 4, (1, 3, 8, 12)),        # windows side by side (a view)
+    ("tile", 6, (1, 3, 4, 13)),        # map lower than the window
     ("native", (3, 5), (2, 6, 3, 5)),
 ]
 
@@ -440,12 +444,13 @@ def test_resize_add_back_of_an_update_that_does_not_depend_on_x(shape):
     torch.testing.assert_close(grads[0], grads[1])
 
 
+@pytest.mark.parametrize("mode", ["resize", "tile"])
 @pytest.mark.parametrize("shape", [(1, 2, 8, 4), (1, 2, 5, 7)])
-def test_resize_windows_have_second_derivatives(shape):
+def test_window_functions_have_second_derivatives(mode, shape):
     # The window Functions' backward is made of differentiable ops: the encoder/decoder
-    # variant (no message step) supports double backward in resize mode.
+    # variant (no message step) supports double backward in resize and tile mode.
     torch.manual_seed(5)
-    block = C3Block(4, variant="enc_dec", reduction=2).double()
+    block = C3Block(4, mode=mode, variant="enc_dec", reduction=2).double()
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(block, (x,))
 

@@ -9,10 +9,11 @@ Three modes (docs/method.md, "Spatial window"):
   nearest-resized up to the window in that dimension.
 * ``native`` – the window is the map itself; the input size must equal the window.
 
-Everything here is batched tensor indexing; no Python loop touches data. Under tracing
-(``torch.jit.trace``, ONNX export) resize and native mode take a size-general path, so an
-exported model runs at any input size; tile mode's layout depends on the input size, so it
-refuses to be traced.
+Everything here is batched tensor operations, except overlapping tiles: one slice copy per
+window there (a few dozen, each over all channels; faster on CPU than gathering by index).
+Under tracing (``torch.jit.trace``, ONNX export) resize and native mode take a size-general
+path, so an exported model runs at any input size; tile mode's layout depends on the input
+size, so it refuses to be traced.
 """
 from __future__ import annotations
 
@@ -38,17 +39,6 @@ def tile_starts(length: int, window: int) -> list[int]:
     if count == 1:
         return [0]
     return [round(i * (length - window) / (count - 1)) for i in range(count)]
-
-
-def tile_index(height: int, width: int, window: Tuple[int, int],
-               device: torch.device) -> torch.Tensor:
-    """Flat pixel indices of every tile: a (tiles, h_w·w_w) long tensor over a H×W map."""
-    wh, ww = window
-    rows = torch.tensor(tile_starts(height, wh), device=device)[:, None] + torch.arange(wh, device=device)
-    cols = torch.tensor(tile_starts(width, ww), device=device)[:, None] + torch.arange(ww, device=device)
-    # (nh, nw, wh, ww) flat indices, ordered tile by tile.
-    flat = rows[:, None, :, None] * width + cols[None, :, None, :]
-    return flat.reshape(-1, wh * ww)
 
 
 def nearest_index(size_in: int, size_out: int, device: torch.device) -> torch.Tensor:
@@ -185,17 +175,78 @@ class _ResizeUpAdd(torch.autograd.Function):
         return grad_x, grad_u, None, None
 
 
+class _TilePlan(NamedTuple):
+    """Where tile mode's windows lie on a map (brought up to at least the window first)."""
+    up: Optional[Tuple[torch.Tensor, torch.Tensor]]    # rows, columns to bring the map up
+    down: Optional[Tuple[torch.Tensor, torch.Tensor]]  # and back down; None if not needed
+    starts: Tuple[Tuple[int, ...], Tuple[int, ...]]    # the windows' first rows and columns
+    window: Tuple[int, int]
+    exact: bool                                        # windows side by side, no overlap
+    inverse_coverage: Optional[torch.Tensor]  # 1 / windows per pixel (H×W); None if exact
+
+
 @functools.lru_cache(maxsize=256)
-def _tile_plan(h: int, w: int, window: Tuple[int, int], device: torch.device):
-    """(map brought up to at least the window: row and column indices, or None; tile index
-    (T, A); per-pixel coverage; indices back down, or None) for tile mode."""
+def _tile_plan(h: int, w: int, window: Tuple[int, int], device: torch.device) -> _TilePlan:
     ph, pw = max(h, window[0]), max(w, window[1])
     up = down = None
     if (ph, pw) != (h, w):
         up = nearest_index(h, ph, device)[:, None], nearest_index(w, pw, device)
         down = nearest_index(ph, h, device)[:, None], nearest_index(pw, w, device)
-    index = tile_index(ph, pw, window, device)
-    return up, index, torch.bincount(index.reshape(-1), minlength=ph * pw), down
+    starts = tuple(tile_starts(ph, window[0])), tuple(tile_starts(pw, window[1]))
+    if ph == len(starts[0]) * window[0] and pw == len(starts[1]) * window[1]:
+        return _TilePlan(up, down, starts, window, True, None)
+    rows, cols = ([s + k for s in st for k in range(size)] for st, size in zip(starts, window))
+    coverage = (torch.bincount(torch.tensor(rows), minlength=ph)[:, None]
+                * torch.bincount(torch.tensor(cols), minlength=pw)[None, :])
+    return _TilePlan(up, down, starts, window, False,
+                     coverage.reciprocal().to(device=device, dtype=torch.float64))
+
+
+def _tiles_of(t: torch.Tensor, plan: _TilePlan):
+    """(window view of ``t`` B×C×H×W, the matching slot of a B×n_h×n_w×C×h_w×w_w tensor)
+    index pairs, one per window."""
+    (wh, ww), (row_starts, col_starts) = plan.window, plan.starts
+    for i, r in enumerate(row_starts):
+        for j, c in enumerate(col_starts):
+            yield (slice(None), slice(None), slice(r, r + wh), slice(c, c + ww)), (slice(None), i, j)
+
+
+class _TileGather(torch.autograd.Function):
+    """The windows of ``t`` (B×C×H×W), overlapping ones included, as (B·T)×C×A vectors: one
+    slice copy per window. Its adjoint is :class:`_TileScatter` (each one's backward is the
+    other), so double backward works."""
+
+    @staticmethod
+    def forward(ctx, t, plan: _TilePlan):
+        ctx.plan, ctx.shape = plan, t.shape
+        (b, c), (nh, nw), (wh, ww) = t.shape[:2], map(len, plan.starts), plan.window
+        out = t.new_empty(b, nh, nw, c, wh, ww)
+        for window, slot in _tiles_of(t, plan):
+            out[slot].copy_(t[window])
+        return out.reshape(b * nh * nw, c, wh * ww)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _TileScatter.apply(grad, ctx.plan, ctx.shape), None
+
+
+class _TileScatter(torch.autograd.Function):
+    """The sum over windows of (B·T)×C×A vectors put back at their places on a zero B×C×H×W
+    map (overlaps add up): one in-place slice addition per window."""
+
+    @staticmethod
+    def forward(ctx, u, plan: _TilePlan, shape):
+        ctx.plan = plan
+        (b, c, h, w), (nh, nw), (wh, ww) = shape, map(len, plan.starts), plan.window
+        tiles = u.reshape(b, nh, nw, c, wh, ww)
+        out = u.new_zeros(b, c, h, w)
+        for window, slot in _tiles_of(out, plan):
+            out[window] += tiles[slot]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _TileGather.apply(grad, ctx.plan), None, None
 
 
 def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[torch.Tensor, AddBack]:
@@ -237,23 +288,41 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
         return _ResizeDown.apply(x, plan, carrier), add_back
 
     if mode == "tile":
-        # A map smaller than the window is first brought up to it (nearest), per dimension.
-        up, index, coverage, down = _tile_plan(h, w, window, x.device)
-        padded = x if up is None else x[:, :, up[0], up[1]]
+        # Windows evenly spread over the map: side by side when the map is a multiple of the
+        # window (a view: cut out and put back by one permuted copy and one addition), else
+        # overlapping (one slice copy per window, and back one slice addition per window,
+        # then the average by coverage).
+        plan = _tile_plan(h, w, window, x.device)
+        padded = x if plan.up is None else x[:, :, plan.up[0], plan.up[1]]
         ph, pw = int(padded.shape[2]), int(padded.shape[3])
-        tiles = index.shape[0]
-        flat = padded.reshape(b, c, ph * pw).index_select(2, index.reshape(-1))
-        vectors = flat.reshape(b, c, tiles, area).transpose(1, 2).reshape(b * tiles, c, area)
+        (nh, nw) = (len(s) for s in plan.starts)
+        tiles = nh * nw
+        if plan.exact:
+            vectors = padded.reshape(b, c, nh, wh, nw, ww).permute(0, 2, 4, 1, 3, 5)
+            vectors = vectors.reshape(b * tiles, c, area)
+        else:
+            vectors = _TileGather.apply(padded, plan)
 
         def add_back(u: torch.Tensor, from_vectors: bool = False) -> torch.Tensor:
-            u = cast(u).reshape(b, tiles, c, area).transpose(1, 2).reshape(b, c, tiles * area)
-            # scatter_add (not index_add): it exports to ONNX with duplicate indices.
-            summed = u.new_zeros(b, c, ph * pw).scatter_add(
-                2, index.reshape(1, 1, -1).expand(b, c, -1), u)
-            update = (summed / coverage.to(u.dtype)).reshape(b, c, ph, pw)
-            if down is not None:
-                update = update[:, :, down[0], down[1]]
-            return x + update
+            u = cast(u)
+            if plan.exact:
+                u = u.reshape(b, nh, nw, c, wh, ww).permute(0, 3, 1, 4, 2, 5)
+                if plan.down is None:
+                    if torch.is_grad_enabled():
+                        return (x.reshape(b, c, nh, wh, nw, ww) + u).reshape(b, c, h, w)
+                    # Without autograd (e.g. inside activation checkpointing) never a view: a
+                    # view made there cannot be changed in place once autograd is back on.
+                    out = torch.empty((b, c, h, w), dtype=x.dtype, device=x.device)
+                    torch.add(x.reshape(b, c, nh, wh, nw, ww), u,
+                              out=out.view(b, c, nh, wh, nw, ww))
+                    return out
+                update = u.reshape(b, c, ph, pw)
+            else:
+                update = _TileScatter.apply(u, plan, (b, c, ph, pw))
+                if plan.down is None:
+                    return torch.addcmul(x, update, plan.inverse_coverage.to(update.dtype))
+                update = update * plan.inverse_coverage.to(update.dtype)
+            return x + update[:, :, plan.down[0], plan.down[1]]
 
         return vectors, add_back
 
