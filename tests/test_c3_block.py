@@ -68,11 +68,20 @@ def test_tile_averages_overlaps_by_coverage():
     torch.testing.assert_close(block(x) - x, torch.full_like(x, 3.0))
 
 
-@pytest.mark.parametrize("mode,window", [("tile", 5), ("resize", 5), ("resize", (6, 3))])
+@pytest.mark.parametrize("mode,window", [("tile", 5), ("tile", 3), ("resize", 5),
+                                         ("resize", (6, 3))])
 def test_channels_last_input(mode, window):
-    block = C3Block(window, mode=mode).eval()
+    block = C3Block(window, mode=mode)
     x = torch.randn(2, 6, 12, 9)
-    torch.testing.assert_close(block(x.to(memory_format=torch.channels_last)), block(x))
+    upstream = torch.randn(2, 6, 12, 9)
+    results = []
+    for layout in (torch.channels_last, torch.contiguous_format):
+        xi = x.to(memory_format=layout).requires_grad_(True)
+        out = block(xi)
+        results.append([out] + list(torch.autograd.grad(out, [xi] + list(block.parameters()),
+                                                        upstream)))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want)
 
 
 def test_every_parameter_gets_a_gradient():
