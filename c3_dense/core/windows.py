@@ -49,7 +49,7 @@ def nearest_index(size_in: int, size_out: int, device: torch.device) -> torch.Te
     return index.clamp_(max=size_in - 1).to(device)
 
 
-AddBack = Callable[[torch.Tensor], torch.Tensor]
+AddBack = Callable[..., torch.Tensor]  # add_back(update, from_vectors=False)
 
 
 class _ResizePlan(NamedTuple):
@@ -253,9 +253,9 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
     """Turn ``x`` (B×C×H×W) into channel vectors (N×C×A) and return the way back.
 
     ``add_back(update, from_vectors=False)`` takes the block's N×C×A update and returns
-    x + update at full size
-    (nearest-resized, or tiles averaged by coverage), always a new tensor, never a view (a
-    caller may modify it in place, e.g. under activation checkpointing). Resize mode is two
+    x + update at full size (nearest-resized, or tiles averaged by coverage); with autograd
+    off it is never a view (a caller may modify it in place, e.g. under activation
+    checkpointing, where a view made without autograd is an error). Resize mode is two
     autograd Functions, :class:`_ResizeDown` and :class:`_ResizeUpAdd`: the same values as
     F.interpolate, several times faster on CPU. ``from_vectors=True`` promises that the update
     is computed from the returned vectors (as the block's is); ∂L/∂x is then made in one
