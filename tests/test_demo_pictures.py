@@ -79,6 +79,27 @@ def test_log_readers(tmp_path):
         read_mmengine_scalars(str(tmp_path))
 
 
+def test_detectron2_log_of_a_resumed_run_and_of_a_run_trained_again(tmp_path):
+    # detectron2 appends to metrics.json: the curves must be those of the run trained last.
+    from c3_dense.analysis.figures import read_detectron2_metrics
+    first = [{"iteration": 19, "total_loss": 2.0}, {"iteration": 39, "total_loss": 1.0},
+             {"iteration": 39, "bbox/AP": 5.0, "bbox/AP50": 9.0},
+             {"iteration": 59, "total_loss": 0.9}]                 # crashed after iteration 59
+    resumed = [{"iteration": 59, "total_loss": 0.8}, {"iteration": 79, "total_loss": 0.7},
+               {"iteration": 79, "bbox/AP": 7.0, "bbox/AP50": 11.0}]  # resumed from 39
+    resumed[0]["iteration"] = 49
+    again = [{"iteration": 19, "total_loss": 3.0}, {"iteration": 39, "total_loss": 2.5},
+             {"iteration": 39, "bbox/AP": 1.0, "bbox/AP50": 2.0}]   # trained over it
+    path = tmp_path / "metrics.json"
+    path.write_text("\n".join(json.dumps(r) for r in first + resumed))
+    series = read_detectron2_metrics(str(path))
+    assert series["loss"] == [(20, 2.0), (40, 1.0), (50, 0.8), (80, 0.7)]
+    assert series["AP"] == [(39, 5.0), (79, 7.0)]
+    path.write_text("\n".join(json.dumps(r) for r in first + resumed + again))
+    series = read_detectron2_metrics(str(path))
+    assert series["loss"] == [(20, 3.0), (40, 2.5)] and series["AP50"] == [(39, 2.0)]
+
+
 def test_report_refuses_missing_pictures_and_escapes(tmp_path):
     from c3_dense.analysis.report import Report
     page = Report("a <b> page")

@@ -219,6 +219,19 @@ def test_a_finished_run_is_not_overwritten(data_base, finished_run, tmp_path):
     assert "is a file, not a folder" in line
 
 
+def test_overwrite_starts_the_metrics_log_anew(data_base, finished_run, tmp_path):
+    # detectron2 appends to metrics.json; a run trained over another must not continue it.
+    import shutil
+    out = tmp_path / "again"
+    shutil.copytree(finished_run, out)
+    (out / "metrics.json").write_text(json.dumps({"iteration": 999, "total_loss": 9.0}) + "\n")
+    result = train(data_base, out, extra=["SOLVER.MAX_ITER", "1"], flags=["--overwrite"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "metrics.json of the earlier run removed" in result.stdout
+    rows = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines() if line]
+    assert rows and all(row["iteration"] <= 1 for row in rows), [r["iteration"] for r in rows]
+
+
 @pytest.mark.parametrize("damage", ["truncated newest", "empty last_checkpoint"])
 def test_resume_falls_back_to_the_newest_readable_checkpoint(data_base, tmp_path, damage):
     out = tmp_path / "run"

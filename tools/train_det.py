@@ -24,7 +24,8 @@ from detectron2.engine import default_argument_parser, default_setup, launch  # 
 import c3_dense.detectron2  # noqa: E402,F401  (registers the backbones and demo data)
 from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate,  # noqa: E402
                                         finished_run_files, load_model, per_dataset,
-                                        run_seed, setup_cfg, write_metrics)
+                                        run_seed, setup_cfg, start_metrics_anew,
+                                        write_metrics)
 from c3_dense.errors import CliParser, UserInputError, check_output_dir, run_cli  # noqa: E402
 
 
@@ -83,7 +84,8 @@ def run(argv=None) -> int:
     parser = CliParser(parents=[default_argument_parser()], add_help=False,
                        description=__doc__.splitlines()[0])
     parser.add_argument("--overwrite", action="store_true",
-                        help="train into an OUTPUT_DIR that already holds checkpoints")
+                        help="train into an OUTPUT_DIR that already holds checkpoints (its "
+                             "metrics.json starts anew; checkpoints are overwritten by name)")
 
     def check_then_launch():
         args = parser.parse_args(argv)
@@ -93,6 +95,10 @@ def run(argv=None) -> int:
             # One drawn seed for all workers, kept in config.yaml: the data order of a
             # resumed run is the uninterrupted run's.
             args.opts = list(args.opts) + ["SEED", str(run_seed(cfg, args.resume))]
+        if args.overwrite and not (args.eval_only or args.resume) and args.machine_rank == 0:
+            if start_metrics_anew(cfg.OUTPUT_DIR):  # before any worker's writer opens it
+                print(f"--overwrite: {cfg.OUTPUT_DIR}/metrics.json of the earlier run removed; "
+                      "the new run's records start it anew")
         launch(main, args.num_gpus, num_machines=args.num_machines,
                machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
 

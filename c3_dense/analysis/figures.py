@@ -174,19 +174,31 @@ def _json_lines(path: str) -> List[dict]:
 
 def read_detectron2_metrics(output_dir: str) -> Series:
     """``{"loss": [(iteration, total_loss)], "AP": [(iteration, bbox/AP)], "AP50": ...}`` from
-    detectron2's ``OUTPUT_DIR/metrics.json`` (iterations 1-based, as the evaluation's)."""
+    detectron2's ``OUTPUT_DIR/metrics.json`` (iterations 1-based, as the evaluation's).
+
+    detectron2 appends to that file: a resumed run continues it from its checkpoint, a run
+    trained again into the same folder starts it over. A training record whose iteration is
+    below the previous one marks such a restart: records of the earlier attempt from that
+    iteration on are dropped, so the series are those of the run that trained last (records
+    repeated at one iteration: the later one wins)."""
     path = output_dir if output_dir.endswith(".json") else os.path.join(output_dir, "metrics.json")
-    series: Series = {"loss": [], "AP": [], "AP50": []}
-    seen = set()
+    keys = ("loss", "AP", "AP50")
+    by_iteration: Dict[str, Dict[int, float]] = {key: {} for key in keys}
+    last = -1
     for row in _json_lines(path):
+        iteration = int(row["iteration"])
         if "total_loss" in row:
-            series["loss"].append((int(row["iteration"]) + 1, float(row["total_loss"])))
+            if iteration < last:  # a restart (resume or a new run): the later records win
+                for values in by_iteration.values():
+                    for it in [it for it in values if it >= iteration]:
+                        del values[it]
+            last = iteration
+            by_iteration["loss"][iteration] = float(row["total_loss"])
         for key in ("AP", "AP50"):
-            value = row.get(f"bbox/{key}")
-            if value is not None and (key, row["iteration"]) not in seen:
-                seen.add((key, row["iteration"]))
-                series[key].append((int(row["iteration"]), float(value)))
-    return series
+            if row.get(f"bbox/{key}") is not None:
+                by_iteration[key][iteration] = float(row[f"bbox/{key}"])
+    return {"loss": [(it + 1, v) for it, v in sorted(by_iteration["loss"].items())],
+            "AP": sorted(by_iteration["AP"].items()), "AP50": sorted(by_iteration["AP50"].items())}
 
 
 def read_mmengine_scalars(work_dir: str) -> Series:

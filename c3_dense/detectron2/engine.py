@@ -111,6 +111,17 @@ def finished_run_files(output_dir: str):
     return run_checkpoints(output_dir, r"model_\w+\.pth")
 
 
+def start_metrics_anew(output_dir: str) -> bool:
+    """Remove ``output_dir/metrics.json`` of an earlier run (detectron2 appends to it, so a run
+    trained over another would continue the earlier one's records); True if there was one.
+    Checkpoints are left: the new run overwrites them by name."""
+    path = os.path.join(output_dir, "metrics.json")
+    if not os.path.isfile(path):
+        return False
+    os.remove(path)
+    return True
+
+
 class C3Checkpointer(DetectionCheckpointer):
     """DetectionCheckpointer that
 
