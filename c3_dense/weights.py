@@ -9,12 +9,14 @@ global with :class:`UnsafeWeightsFile`. (``.pth`` files are read with torch's
 """
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import pickle
 import re
 import sys
-from typing import Any, BinaryIO, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -81,21 +83,138 @@ def load_weights_pickle(f: BinaryIO, source: str, what: str = "weights file") ->
                                     ) from None
 
 
+class _TrainingLogStandIn:
+    """What a training framework's log buffer (mmengine's HistoryBuffer, pickled in every
+    Runner checkpoint beside the weights) becomes when that framework is not installed: its
+    fields as plain data; nothing of it is ever called."""
+
+    def __setstate__(self, state):
+        self.__dict__.update(state if isinstance(state, dict) else {"state": state})
+
+
+def _stand_in_getattr(obj, name: str):
+    """``getattr`` as a Runner checkpoint pickles it (a log buffer's statistic, by name),
+    without mmengine: the name itself."""
+    if obj is _TrainingLogStandIn and isinstance(name, str) and not name.startswith("_"):
+        return name
+    raise pickle.UnpicklingError(f"checkpoint asks for getattr({obj!r}, {name!r})")
+
+
+def _history_buffer_getattr(obj, name: str):
+    """``getattr`` as mmengine pickles a HistoryBuffer's statistic methods
+    (``getattr(HistoryBuffer, "mean")``), restricted to exactly that: public attributes of
+    HistoryBuffer's own class (built-in and registered statistics). Plain getattr would let a
+    file reach any attribute of any allowed object."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    if obj is HistoryBuffer and isinstance(name, str) and not name.startswith("_") \
+            and name in vars(HistoryBuffer):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f"checkpoint asks for getattr({obj!r}, {name!r}); only "
+                                 "mmengine HistoryBuffer statistics are allowed")
+
+
+_HISTORY_BUFFER = "mmengine.logging.history_buffer.HistoryBuffer"
+
+
+@functools.lru_cache(maxsize=1)
+def checkpoint_globals() -> tuple:
+    """What torch's ``weights_only`` loader must admit, beyond tensors, for the checkpoints
+    the frameworks' trainers write: numpy arrays and scalars (both numpy 1.x and 2.x paths)
+    and mmengine's log buffers (the real HistoryBuffer when mmengine is installed, so that a
+    Runner resumes its logs; a plain-data stand-in otherwise). One list, used by every reader
+    here and registered for mmengine's own loader by :mod:`c3_dense.openmmlab`."""
+    import numpy as np
+
+    allowed: list = [np.ndarray, np.dtype]
+    allowed += [type(np.dtype(t)) for t in ("float64", "float32", "float16", "int64", "int32",
+                                            "int16", "int8", "uint8", "bool")]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        core = getattr(np, "_core", None) or np.core
+        allowed += [(core.multiarray._reconstruct, f"{module}._reconstruct"),
+                    (core.multiarray.scalar, f"{module}.scalar")]
+    try:
+        from mmengine.logging.history_buffer import HistoryBuffer
+    except ImportError:
+        allowed += [(_TrainingLogStandIn, _HISTORY_BUFFER),
+                    (_stand_in_getattr, "builtins.getattr")]
+    else:
+        allowed += [HistoryBuffer, (_history_buffer_getattr, "builtins.getattr")]
+    return tuple(allowed)
+
+
+def allow_checkpoint_globals() -> None:
+    """Add :func:`checkpoint_globals` to torch's ``weights_only`` allow-list for the whole
+    process: the frameworks call ``torch.load`` themselves (mmengine's resume and
+    ``load_from``), and torch's scoped ``safe_globals`` would remove them again on exit."""
+    add = getattr(torch.serialization, "add_safe_globals", None)
+    if add is not None:  # torch < 2.4 loads everything anyway
+        add(list(checkpoint_globals()))
+
+
+def pickled_globals(path: str) -> List[str]:
+    """The globals (``module.name``) the pickle inside torch checkpoint ``path`` asks for,
+    read from its opcodes without unpickling anything; [] when it cannot be read."""
+    import pickletools
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+            data = archive.read(name)
+        names, strings = [], []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL":
+                names.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+        return list(dict.fromkeys(names))
+    except Exception:  # not a zip checkpoint, or broken: the caller has its own message
+        return []
+
+
+# Globals a weights file may name: torch's tensor machinery, containers, numpy, and what
+# :func:`checkpoint_globals` admits. Anything else is what made the safe loader refuse it.
+_KNOWN_PREFIXES = ("torch.", "collections.", "numpy.", "_codecs.", "builtins.", "__builtin__.",
+                   "mmengine.logging.history_buffer.")
+
+
 def load_torch_file(path: str):
-    """torch.load with torch's safe ``weights_only=True`` loader; a broken file or one holding
-    code becomes one clear error (UnreadableWeightsFile / UnsafeWeightsFile)."""
+    """torch.load with torch's safe ``weights_only=True`` loader, admitting what the
+    frameworks' checkpoints hold (:func:`checkpoint_globals`); a broken file, or one holding
+    anything else, becomes one clear error (UnreadableWeightsFile / UnsafeWeightsFile) naming
+    what it asks for."""
+    allow_checkpoint_globals()
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # not a torch file: EOFError, RuntimeError, IndexError, ...
         text = str(exc).strip()
         if isinstance(exc, pickle.UnpicklingError) and (
                 "Weights only load failed" in text or "Unsupported global" in text):
-            raise UnsafeWeightsFile(f"weights file {path} holds Python objects that weights "
-                                    "files do not hold; refusing to load them (they could run "
-                                    "code) - use a genuine checkpoint") from None
+            foreign = [g for g in pickled_globals(path) if not g.startswith(_KNOWN_PREFIXES)]
+            what = (f"asks to load {foreign[0]}" if foreign else
+                    "holds Python objects other than tensors, numbers and training logs")
+            raise UnsafeWeightsFile(f"weights file {path} {what}, which weights files do not "
+                                    "hold; refusing to unpickle it (it could run code) - use a "
+                                    "genuine checkpoint") from None
         first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
         raise UnreadableWeightsFile(f"weights file {path} cannot be read ({first}); it is "
                                     "truncated or not a checkpoint - use an intact copy") from None
+
+
+def checkpoint_origin(ckpt: Any) -> str:
+    """Which trainer wrote a loaded checkpoint, by its layout: "mmengine" (mmseg, mmpretrain:
+    ``state_dict`` with ``meta`` or ``message_hub``), "detectron2" (``model`` with
+    ``iteration`` or detectron2's ``__author__``), else ""."""
+    if not isinstance(ckpt, dict):
+        return ""
+    if isinstance(ckpt.get("state_dict"), dict) and ("meta" in ckpt or "message_hub" in ckpt):
+        return "mmengine"
+    if isinstance(ckpt.get("model"), dict) and ("iteration" in ckpt or "__author__" in ckpt):
+        return "detectron2"
+    return ""
 
 
 def is_new_block_key(key: str) -> bool:
@@ -105,22 +224,112 @@ def is_new_block_key(key: str) -> bool:
     return "c3" in parts or "se" in parts or "se_plugin" in parts or "c3_plugin" in parts
 
 
-def check_state_dict_fits(model: torch.nn.Module, state: dict) -> str:
-    """What keeps ``state`` from being ``model``'s weights, or "" when it fits: tensors of
-    other shapes, tensors the model does not have, or missing tensors other than the C3/SE
-    blocks a plain checkpoint cannot hold (those start from their own init)."""
-    own = model.state_dict()
+def _window_text(positions: int) -> str:
+    side = math.isqrt(positions)
+    return f"{side}×{side}" if side * side == positions else f"{positions} positions"
+
+
+def c3_window_positions(state: Mapping) -> Dict[str, Tuple[int, int]]:
+    """{C3 block prefix: (window positions A, bottleneck A/k)} of a state dict, read from the
+    encoder's first layer (A/k × A) or, for the message-only variant, its norm (A)."""
+    found: Dict[str, Tuple[int, int]] = {}
+    for key, value in state.items():
+        shape = tuple(getattr(value, "shape", ()))
+        if key.endswith(".c3.enc_fc1.weight") and len(shape) == 2:
+            found[key[:-len(".enc_fc1.weight")]] = (shape[1], shape[0])
+        elif key.endswith(".c3.norm.weight") and len(shape) == 1:
+            found.setdefault(key[:-len(".norm.weight")], (shape[0], 0))
+    return found
+
+
+def _stem(keys) -> str:
+    """"deep (ResNetV1c)" (three 3×3 convolutions: ``stem.0``…), "7×7" (``conv1`` or
+    detectron2's ``stem.conv1``) or "" (neither)."""
+    if any(re.search(r"(^|\.)stem\.\d", k) for k in keys):
+        return "deep (ResNetV1c)"
+    if any(re.search(r"^(backbone\.)?conv1\.weight$|(^|\.)stem\.conv1\.weight$", k)
+           for k in keys):
+        return "7×7"
+    return ""
+
+
+def _paired_blocks(own: Mapping, state: Mapping):
+    """(model's C3 block, its (A, A/k), the weights' (A, A/k)) for each C3 block of the model
+    that the weights have too; names are paired when one ends with the other (detectron2's
+    ``backbone.bottom_up.res3.c3`` and a backbone file's ``res3.c3``)."""
+    ours, theirs = c3_window_positions(own), c3_window_positions(state)
+    for key, size in ours.items():
+        match = next((t for t in theirs if t == key or key.endswith("." + t)
+                      or t.endswith("." + key)), None)
+        if match is not None:
+            yield key, size, theirs[match]
+
+
+def describe_c3_misfit(own: Mapping, state: Mapping) -> str:
+    """How the weights' C3 blocks differ from the model's (windows, else bottlenecks), or ""."""
+    pairs = list(_paired_blocks(own, state))
+    windows = [f"{k} {_window_text(w[0])} in the weights, {_window_text(m[0])} in the model"
+               for k, m, w in pairs if m[0] != w[0]]
+    if windows:
+        return f"the C3 windows differ ({'; '.join(windows)})"
+    widths = [f"{k} {w[1]} in the weights, {m[1]} in the model" for k, m, w in pairs
+              if m[1] != w[1]]
+    if widths:
+        return ("the C3 bottlenecks (window positions // reduction) differ "
+                f"({'; '.join(widths)})")
+    return ""
+
+
+def describe_misfit(own: Mapping, state: Mapping, allow_new_blocks: bool = True) -> str:
+    """What keeps ``state`` from being the weights of a model whose state dict is ``own``, or
+    "" when it fits, most telling first: C3 windows or bottlenecks that differ (per block),
+    another stem, tensors of other shapes (other widths or depth), tensors the model does not
+    have, missing tensors (with ``allow_new_blocks``, the C3/SE blocks a plain checkpoint
+    cannot hold, and BatchNorm's batch counters, are allowed to be missing)."""
+    c3 = describe_c3_misfit(own, state)
+    if c3:
+        return c3
+    stems = _stem(state), _stem(own)
+    if all(stems) and stems[0] != stems[1]:
+        return f"the weights have a {stems[0]} stem, the model a {stems[1]} one"
     shapes = [k for k, v in own.items() if k in state and hasattr(state[k], "shape")
               and tuple(state[k].shape) != tuple(v.shape)]
-    unexpected = [k for k in state if k not in own]
-    missing = [k for k in own if k not in state and not is_new_block_key(k)]
     if shapes:
-        return f"{len(shapes)} tensors have other shapes (e.g. {shapes[0]})"
+        k = shapes[0]
+        return (f"{len(shapes)} tensors have other shapes (other widths or depth; e.g. {k}: "
+                f"{tuple(state[k].shape)} in the weights, {tuple(own[k].shape)} in the model)")
+    unexpected = [k for k in state if k not in own]
     if unexpected:
+        extra = [k for k in unexpected if is_new_block_key(k)]
+        if extra and len(extra) == len(unexpected):
+            return (f"its C3/SE blocks ({len(extra)} tensors, e.g. {extra[0]}) are not in the "
+                    "model")
         return f"{len(unexpected)} of its tensors are not in the model (e.g. {unexpected[0]})"
+    missing = [k for k in own if k not in state and not (allow_new_blocks and (
+        is_new_block_key(k) or k.endswith("num_batches_tracked")))]
     if missing:
         return f"{len(missing)} of the model's tensors are missing (e.g. {missing[0]})"
     return ""
+
+
+def check_state_dict_fits(model: torch.nn.Module, state: dict) -> str:
+    """What keeps ``state`` from being ``model``'s weights, or "" when it fits (see
+    :func:`describe_misfit`; the C3/SE blocks a plain checkpoint cannot hold may be missing)."""
+    return describe_misfit(model.state_dict(), state)
+
+
+def windows_of_weights(own: Mapping, state: Mapping) -> Optional[str]:
+    """The square windows the weights' C3 blocks have, in the model's block order, as a list
+    to put on a command line ("[28,14,7]"), when they differ from the model's (what a config
+    must set to take the weights); else None."""
+    pairs = list(_paired_blocks(own, state))
+    if not pairs or len(pairs) != len(c3_window_positions(own)) or all(
+            m[0] == w[0] for _, m, w in pairs):
+        return None
+    sides = [math.isqrt(w[0]) for _, _, w in pairs]
+    if any(side * side != w[0] for side, (_, _, w) in zip(sides, pairs)):
+        return None  # not square: no single override to name
+    return "[" + ",".join(map(str, sides)) + "]"
 
 
 # ------------------------------------------------------------------ checkpoints of a run folder
@@ -134,14 +343,14 @@ def run_checkpoints(folder: str, pattern: str) -> List[str]:
 
 
 def resume_candidates(folder: str, named: str, pattern: str) -> List[str]:
-    """Checkpoints to resume from, best first: ``named`` (what ``last_checkpoint`` names, when
-    it is a file), then the files of ``folder`` matching ``pattern``, newest first by the first
-    number in their name; a name without one (model_final.pth) counts as the newest."""
+    """Checkpoints to resume from, best first: ``named`` (what ``last_checkpoint`` names; kept
+    when it is gone, so that :func:`first_readable` says so), then the files of ``folder``
+    matching ``pattern``, newest first by the first number in their name; a name without one
+    (model_final.pth) counts as the newest."""
     def newness(name: str) -> float:
         number = re.search(r"\d+", name)
         return int(number.group()) if number else float("inf")
 
-    named = named if named and os.path.isfile(named) else ""
     numbered = sorted((n for n in run_checkpoints(folder, pattern) if n != "last_checkpoint"),
                       key=newness, reverse=True)
     paths = [os.path.join(folder, n) for n in numbered]
@@ -159,11 +368,13 @@ def read_weights_file(path: str) -> Any:
 
 def first_readable(paths: List[str], logger: Optional[logging.Logger] = None
                    ) -> Optional[Tuple[str, Any]]:
-    """The first of ``paths`` that reads, with what it holds; unreadable (truncated) ones are
-    skipped with a warning on stderr (and ``logger``). None when none reads. A file holding
+    """The first of ``paths`` that reads, with what it holds; missing or unreadable (truncated)
+    ones are skipped with a warning on stderr (and ``logger``). None when none reads. A file holding
     code still stops everything (UnsafeWeightsFile)."""
     for path in paths:
         try:
+            if not os.path.isfile(path):
+                raise UnreadableWeightsFile(f"{path} does not exist (last_checkpoint names it)")
             return path, read_weights_file(path)
         except UnreadableWeightsFile as exc:
             message = f"resume: skipping {path}: {exc}"

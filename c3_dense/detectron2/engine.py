@@ -22,9 +22,10 @@ from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
 from c3_dense.errors import UserInputError
-from c3_dense.weights import (UnreadableWeightsFile, first_readable, is_new_block_key,
-                              load_torch_file, load_weights_pickle, resume_candidates,
-                              run_checkpoints)
+from c3_dense.weights import (UnreadableWeightsFile, checkpoint_origin, describe_c3_misfit,
+                              first_readable, is_new_block_key, load_torch_file,
+                              load_weights_pickle, resume_candidates, run_checkpoints,
+                              windows_of_weights)
 
 from .config import add_c3_config, check_c3_se_config
 from .data import check_dataset
@@ -158,16 +159,29 @@ class C3Checkpointer(DetectionCheckpointer):
         return super()._load_file(filename)
 
     def _torch_load(self, f):
-        return load_torch_file(f)
+        loaded = load_torch_file(f)
+        if checkpoint_origin(loaded) == "mmengine":
+            raise UserInputError(
+                f"weights file {f} is an mmengine (mmseg/mmpretrain) checkpoint, not a "
+                "detectron2 one; turn a classification checkpoint into detectron2 weights with "
+                "tools/convert_weights.py CKPT OUT.pkl --to detectron2")
+        return loaded
 
     def _load_model(self, checkpoint):
         # ImageNet files (matched by name heuristics) also hold a classifier (MSRA: fc1000;
         # detectron2's torchvision converter: stem.fc).
         classification_file = bool(checkpoint.get("matching_heuristics", False))
+        source = getattr(self, "_c3_source", "the checkpoint")
+        own = self.model.state_dict()
+        c3 = describe_c3_misfit(own, checkpoint.get("model", {}))
+        if c3:  # same architecture, other C3 options: name the fix, load nothing
+            windows = windows_of_weights(own, checkpoint["model"])
+            fix = (f"set MODEL.C3.WINDOWS {windows}" if windows else "set MODEL.C3.WINDOWS "
+                   "and MODEL.C3.REDUCTION to those the weights were trained with")
+            raise UserInputError(f"weights {source} do not fit this model: {c3}; {fix}")
         incompatible = super()._load_model(checkpoint)
         if incompatible is None:
             return incompatible
-        source = getattr(self, "_c3_source", "the checkpoint")
         shapes = [k for k, *_ in incompatible.incorrect_shapes if not is_new_block_key(k)]
         if shapes:
             raise UserInputError(

@@ -14,8 +14,9 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 
 from c3_dense.errors import UserInputError, check_output_dir
-from c3_dense.weights import (check_state_dict_fits, first_readable, load_torch_file,
-                              resume_candidates, run_checkpoints)
+from c3_dense.weights import (checkpoint_origin, describe_misfit, first_readable,
+                              load_torch_file, resume_candidates, run_checkpoints,
+                              windows_of_weights)
 
 # Top-level keys every mmengine config may hold: Runner arguments and the usual helpers.
 RUNNER_KEYS = {
@@ -105,6 +106,10 @@ def checkpoint_state_dict(path: str, ckpt=None) -> Dict[str, torch.Tensor]:
         if not os.path.isfile(path):
             raise UserInputError(f"checkpoint {path} not found")
         ckpt = load_torch_file(path)
+    if checkpoint_origin(ckpt) == "detectron2":
+        raise UserInputError(f"checkpoint {path} is a detectron2 checkpoint, not an mmengine "
+                             "(mmseg/mmpretrain) one; use a checkpoint this framework wrote, or "
+                             "convert a classification checkpoint with tools/convert_weights.py")
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise UserInputError(f"checkpoint {path} holds no state_dict")
@@ -116,14 +121,53 @@ def check_checkpoint_fits(model, path: str, allow_new_blocks: bool = False, ckpt
     model. ``allow_new_blocks``: a plain checkpoint may lack the C3/SE blocks (fine-tuning).
     ``ckpt``: the checkpoint's content, when already read."""
     state = checkpoint_state_dict(path, ckpt)
-    problem = check_state_dict_fits(model, state)
-    if not problem and not allow_new_blocks:
-        missing = [k for k in model.state_dict() if k not in state]
-        if missing:
-            problem = f"{len(missing)} of the model's tensors are missing (e.g. {missing[0]})"
+    own = model.state_dict()
+    problem = describe_misfit(own, state, allow_new_blocks)
     if problem:
-        raise UserInputError(f"checkpoint {path} is from another model: {problem}; use the "
-                             "config it was trained with")
+        windows = windows_of_weights(own, state)
+        fix = (f"set model.backbone.c3_windows={windows} (--cfg-options)" if windows
+               else "use the config it was trained with")
+        raise UserInputError(f"checkpoint {path} is from another model: {problem}; {fix}")
+
+
+def pretrained_checkpoint(cfg) -> Optional[str]:
+    """The local backbone weights the config loads at init: ``model.pretrained`` (mmseg) or
+    the backbone's ``init_cfg`` of type Pretrained; None when there are none."""
+    path = cfg.model.get("pretrained")
+    init = (cfg.model.get("backbone") or {}).get("init_cfg") or {}
+    if not path and isinstance(init, dict) and init.get("type") == "Pretrained":
+        path = init.get("checkpoint")
+    return path if path and "://" not in path else None
+
+
+def check_pretrained_fits(model, cfg) -> None:
+    """Backbone weights loaded at init must fit the backbone before training starts (mmengine
+    would only warn about each tensor that does not fit and train on from random weights):
+    the C3/SE blocks a plain ImageNet checkpoint lacks may be missing, nothing else."""
+    path = pretrained_checkpoint(cfg)
+    backbone = getattr(model, "backbone", None)
+    if not path or backbone is None or not os.path.isfile(path):
+        return
+    ckpt = load_torch_file(path)
+    state = checkpoint_state_dict(path, ckpt)
+    init = cfg.model.get("backbone", {}).get("init_cfg") or {}
+    if any(k.startswith("backbone.") for k in state) and not (
+            isinstance(init, dict) and init.get("prefix")):
+        raise UserInputError(f"pretrained weights {path} are a whole model's checkpoint (keys "
+                             "backbone.*), not a backbone's; convert a classifier with "
+                             "tools/convert_weights.py CKPT OUT.pth --to mmseg")
+    prefix = init.get("prefix") if isinstance(init, dict) else None
+    if prefix:
+        prefix = prefix if prefix.endswith(".") else prefix + "."
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    own = backbone.state_dict()
+    problem = describe_misfit(own, state, allow_new_blocks=True)
+    if problem:
+        windows = windows_of_weights(own, state)
+        fix = (f"set model.backbone.c3_windows={windows} (--cfg-options)" if windows else
+               "use the config that matches the weights (depth, stem, _c3/_se, C3 options)")
+        raise UserInputError(f"pretrained weights {path} do not fit the backbone: {problem}; "
+                             f"{fix}")
 
 
 CHECKPOINT_NAMES = r"(iter|epoch)_\d+\.pth"
@@ -211,6 +255,8 @@ def train(cfg, source: str, check: Callable, build: Callable, resume: bool = Fal
                                  "--overwrite to train over it")
     if cfg.get("load_from"):
         check_checkpoint_fits(model, cfg.load_from, allow_new_blocks=not cfg.resume, ckpt=ckpt)
+    elif not cfg.resume:
+        check_pretrained_fits(model, cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
