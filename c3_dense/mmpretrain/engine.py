@@ -20,8 +20,38 @@ IMAGE_FOLDER_LAYOUT = ("class folders (train/<class>/*.JPEG, val/<class>/*.JPEG)
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None):
-    """mmengine Config of an mmpretrain config (see :func:`c3_dense.openmmlab.engine.load_config`)."""
-    return runner_engine.load_config(path, cfg_options, work_dir, configs="configs/mmpretrain/")
+    """mmengine Config of an mmpretrain config (see :func:`c3_dense.openmmlab.engine.load_config`),
+    its top-k accuracies limited to the head's number of classes."""
+    cfg = runner_engine.load_config(path, cfg_options, work_dir, configs="configs/mmpretrain/")
+    topk_within_classes(cfg)
+    return cfg
+
+
+def topk_within_classes(cfg) -> None:
+    """Top-k accuracies need at least k classes (mmpretrain's Accuracy stops after the whole
+    test loop otherwise): the evaluators' and the head's ``topk`` keep the k up to the head's
+    ``num_classes``, with one line saying what was dropped."""
+    num_classes = (cfg.model.get("head") or {}).get("num_classes")
+    if not isinstance(num_classes, int):
+        return
+    places = [(cfg.model, "head", "model.head")]
+    for key in ("val_evaluator", "test_evaluator"):
+        evaluators = cfg.get(key)
+        if isinstance(evaluators, (list, tuple)):
+            places += [(evaluators, i, f"{key}[{i}]") for i in range(len(evaluators))]
+        elif evaluators is not None:
+            places.append((cfg, key, key))
+    for parent, key, name in places:
+        node = parent[key]
+        if not hasattr(node, "get") or node.get("topk") is None:
+            continue
+        topk = node["topk"]
+        ks = [topk] if isinstance(topk, int) else list(topk)
+        kept = [k for k in ks if k <= num_classes]
+        if kept != ks:
+            node["topk"] = tuple(kept) or (1,)
+            print(f"{name}.topk: {num_classes} classes, so top-{', top-'.join(map(str, ks))} "
+                  f"becomes top-{', top-'.join(map(str, node['topk']))}", flush=True)
 
 
 def build_model(cfg, source: str = "the config"):
