@@ -7,7 +7,7 @@ place when mmcv's compiled ops are missing, and lets mmengine checkpoints load u
 """
 from __future__ import annotations
 
-from . import ops_fallback
+from . import ops_fallback, seeding  # noqa: F401  (seeding: registers its hook)
 from .checkpoint import allow_mmengine_checkpoints
 
 

@@ -14,9 +14,13 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 test_pipeline = [dict(type='PackInputs')]
+# Workers started anew each epoch and seeded by PyTorch from the main process, which the
+# runtime's EpochSeedHook seeds per epoch: a resumed run draws the same crops and flips.
 train_dataloader = dict(
     batch_size=128,
     num_workers=2,
+    persistent_workers=False,
+    worker_init_fn=dict(type='torch_worker_seeds'),
     dataset=dict(type=dataset_type, data_root='data/cifar100', split='train',
                  pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))

@@ -1,0 +1,58 @@
+"""Epoch-based training that ends where it would have ended after a kill and ``--resume``.
+
+mmengine restores weights, optimizer, scheduler and the data order (the sampler shuffles by
+seed + epoch) from a checkpoint, but not the random generators that draw the augmentations:
+a resumed run starts its next epoch from freshly seeded generators, an uninterrupted run from
+wherever the previous epochs left them, and persistent data-loader workers keep their own
+streams across epochs. So the two runs crop and flip differently and end elsewhere.
+
+Here every epoch's randomness is a function of (seed, epoch, rank) alone:
+
+* :class:`EpochSeedHook` seeds Python's, numpy's and torch's generators before each training
+  epoch (the run's seed comes back from the checkpoint on resume);
+* with ``persistent_workers=False`` the workers are started anew each epoch, and PyTorch seeds
+  each of them from the main process's (now seeded) generator; :func:`torch_worker_seeds`
+  leaves those seeds as they are (mmengine's default worker init would reset every worker to
+  the same seed each epoch, repeating the epoch's augmentations).
+
+The mmpretrain runtime base (``configs/mmpretrain/_base_/runtime.py``) turns both on.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.registry import FUNCTIONS, HOOKS
+
+_MIX = 0x9E3779B1  # spreads consecutive numbers over the seed space
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """One 32-bit seed from the run's seed, the epoch and the process rank."""
+    value = 0
+    for part in (seed, epoch, rank):
+        value = (value * _MIX + int(part) + 1) % (2 ** 32)
+    return value
+
+
+@HOOKS.register_module()
+class EpochSeedHook(Hook):
+    """Seeds the random generators before every training epoch from (seed, epoch, rank), so
+    that an epoch draws the same augmentations whether the run was resumed or not."""
+
+    priority = "VERY_HIGH"
+
+    def before_train_epoch(self, runner) -> None:
+        seed = epoch_seed(runner.seed, runner.epoch, get_rank())
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+
+@FUNCTIONS.register_module()
+def torch_worker_seeds(worker_id: int) -> None:
+    """Data-loader worker init that keeps PyTorch's own per-worker seeds (base seed drawn from
+    the main process's generator + worker id, for Python, numpy and torch)."""
