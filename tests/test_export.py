@@ -65,3 +65,31 @@ def test_onnx_dynamic_axes_in_onnxruntime(mode, tmp_path):
         x = torch.randn(*shape)
         (y,) = session.run(None, {"x": x.numpy()})
         np.testing.assert_allclose(y, model(x).detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_onnx_resize_equals_eager_at_sizes_where_onnx_nearest_resize_differs(tmp_path):
+    # onnxruntime's nearest Resize picks other source pixels than F.interpolate at some sizes
+    # (a 28×28 window exported at 56×72 and run at 80×64 differed by 2.3): the exported graph
+    # must gather F.interpolate's pixels itself. Non-zero C3 weights make a wrong pixel show.
+    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install onnxruntime)")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), C3Block(28, mode="resize"),
+                          nn.Conv2d(8, 4, 1)).eval()
+    for param in model[1].parameters():
+        param.data.normal_(0, 0.3)
+    path = tmp_path / "c3.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 3, 56, 72),), str(path), dynamo=False,
+                          opset_version=17, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "batch", 2: "height", 3: "width"},
+                                        "y": {0: "batch", 2: "height", 3: "width"}})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    traced = _trace(model, torch.randn(1, 3, 56, 72))
+    for shape in [(1, 3, 80, 64), (2, 3, 13, 17), (1, 3, 100, 152), (1, 3, 57, 85)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            eager = model(x)
+        (y,) = session.run(None, {"x": x.numpy()})
+        np.testing.assert_allclose(y, eager.numpy(), rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(traced(x), eager, rtol=1e-4, atol=1e-3)

@@ -329,10 +329,22 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
     raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
+def _traced_nearest_index(size_in, size_out) -> torch.Tensor:
+    """:func:`nearest_index` in tensor operations on sizes the tracer follows (an int read
+    from a traced tensor's shape stays symbolic in ``torch.arange`` and ``scalar_tensor``), so
+    an exported graph computes the same source pixels as F.interpolate at every input size:
+    ONNX's own nearest Resize picks other pixels at some sizes."""
+    source = torch.scalar_tensor(size_in, dtype=torch.float32)
+    scale = source / torch.scalar_tensor(size_out, dtype=torch.float32)
+    index = (torch.arange(size_out, dtype=torch.float32) * scale).floor()
+    return torch.minimum(index, source - 1).long()
+
+
 def _traceable_windows(x: torch.Tensor, window: Tuple[int, int],
                        mode: str) -> Tuple[torch.Tensor, AddBack]:
     """to_windows for tracing and export: sizes stay symbolic (the traced graph reads them from
-    the input), nearest resizing is F.interpolate (the values of the fast eager path)."""
+    the input) and nearest resizing gathers the source pixels F.interpolate picks (the values
+    of the fast eager path) at any size."""
     if mode == "tile":
         raise ValueError("C3Block(mode='tile') cannot be traced or exported: its windows depend "
                          "on the input size; export the same weights with mode='resize' "
@@ -341,10 +353,14 @@ def _traceable_windows(x: torch.Tensor, window: Tuple[int, int],
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "native":
         return x.flatten(2), lambda u, from_vectors=False: x + u.to(x.dtype).reshape(x.shape)
-    small = F.interpolate(x, size=window, mode="nearest")
+    (wh, ww), (h, w) = window, x.shape[-2:]
+    device = x.device
+    small = (x.index_select(2, _traced_nearest_index(h, wh).to(device))
+             .index_select(3, _traced_nearest_index(w, ww).to(device)))
 
     def add_back(u: torch.Tensor, from_vectors: bool = False) -> torch.Tensor:
         u = u.to(x.dtype).reshape(small.shape)
-        return x + F.interpolate(u, size=x.shape[-2:], mode="nearest")
+        return x + (u.index_select(2, _traced_nearest_index(wh, h).to(device))
+                    .index_select(3, _traced_nearest_index(ww, w).to(device)))
 
     return small.flatten(2), add_back
