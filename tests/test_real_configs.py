@@ -96,47 +96,8 @@ def test_coco_c3_fine_tunes_from_our_own_c3_checkpoint(det_workdir, tmp_path):
     assert "not found in the checkpoint" not in log and "not used in the model" not in log
 
 
-def _c3_classifier_checkpoint(config_name, path):
-    """A C3 classifier as tools/train_cls.py saves it (mmpretrain, non-zero C3 weights)."""
-    pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
-    from c3_dense.mmpretrain.engine import build_model, load_config
-    model = build_model(load_config(os.path.join(ROOT, "configs", "mmpretrain", "imagenet",
-                                                 config_name)))
-    torch.manual_seed(0)
-    for name, param in model.named_parameters():
-        if ".c3." in name:
-            torch.nn.init.normal_(param, std=0.02)
-    torch.save({"meta": {"epoch": 90}, "state_dict": model.state_dict()}, path)
-    return model.state_dict()
-
-
-def _convert(source, out, to):
-    result = run([os.path.join(ROOT, "tools", "convert_weights.py"), str(source), str(out),
-                  "--to", to], ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
-def test_coco_c3_from_c3_pretrained_classifier(det_workdir, tmp_path):
-    # The paper's protocol, detection: train_cls.py's checkpoint -> convert_weights.py -> the
-    # _in1k-c3 config, which finds the file where its MODEL.WEIGHTS says.
-    classifier = _c3_classifier_checkpoint("resnet50_8xb64-90e_in1k_c3.py",
-                                           tmp_path / "epoch_90.pth")
-    _convert(tmp_path / "epoch_90.pth", det_workdir / "weights" / "c3_resnet50_in1k_d2.pkl",
-             "detectron2")
-    out = tmp_path / "coco_c3_in1k"
-    result = train_det(det_workdir, "COCO-1x/faster_rcnn_R_50_FPN_c3_in1k-c3.yaml", out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "AP" in _summary(out)["coco_2017_val"]
-    log = (out / "log.txt").read_text()
-    assert "c3" not in "".join(line for line in log.splitlines() if "not found" in line)
-    final = torch.load(out / "model_final.pth", weights_only=True)["model"]
-    for key in ("res3.c3.enc_fc1.weight", "res5.c3.dec_fc2.weight"):
-        start = classifier[f"backbone.layer{int(key[3]) - 1}.{key[5:]}"]
-        trained = final[f"backbone.bottom_up.{key}"]
-        assert (trained - start).norm() < 0.25 * start.norm(), key  # fine-tuned, not re-init
-    stem = torch.from_numpy(__import__("pickle").load(
-        open(det_workdir / "weights" / "c3_resnet50_in1k_d2.pkl", "rb"))["model"]["stem.conv1.weight"])
-    assert torch.equal(final["backbone.bottom_up.stem.conv1.weight"], stem)  # frozen, as loaded
+# The paper's protocol (classify -> convert -> these _in1k-c3 configs) from train_cls.py's real
+# checkpoints: tests/test_workflows.py.
 
 
 # ------------------------------------------------------------------------------------ mmseg
@@ -200,21 +161,3 @@ def test_cityscapes_c3_from_our_own_c3_checkpoint(seg_workdir, tmp_path):
     trained = torch.load(work_dir / "iter_2.pth", weights_only=False)["state_dict"]
     key = "backbone.layer4.c3.enc_fc1.weight"
     assert (trained[key] - model.state_dict()[key]).norm() < 0.5 * model.state_dict()[key].norm()
-
-
-def test_voc_c3_deeplabv2_from_c3_pretrained_classifier(seg_workdir, tmp_path):
-    # The paper's protocol, segmentation: the ResNetV1c classifier's checkpoint, converted,
-    # where the _in1k-c3 config's model.pretrained points.
-    classifier = _c3_classifier_checkpoint("resnetv1c50_8xb64-90e_in1k_c3.py",
-                                           tmp_path / "epoch_90.pth")
-    _convert(tmp_path / "epoch_90.pth", seg_workdir / "weights" / "c3_resnetv1c50_in1k.pth",
-             "mmseg")
-    work_dir = tmp_path / "voc_c3_in1k"
-    result = train_seg(seg_workdir, "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3_in1k-c3.py",
-                       work_dir, *NO_WORKERS, "val_dataloader=None", "val_cfg=None",
-                       "val_evaluator=None")
-    assert result.returncode == 0, result.stderr[-3000:]
-    state = torch.load(work_dir / "iter_2.pth", weights_only=False)["state_dict"]
-    for key in ("layer2.c3.enc_fc1.weight", "layer4.c3.dec_fc2.weight", "layer3.5.conv2.weight"):
-        start, trained = classifier[f"backbone.{key}"], state[f"backbone.{key}"]
-        assert (trained - start).norm() < 0.25 * start.norm(), key

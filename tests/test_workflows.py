@@ -1,0 +1,262 @@
+"""The chains a user runs across our tools, each step fed the previous step's real files:
+
+* the paper's protocol: train_cls.py (C3 ResNet / ResNetV1c on an ImageNet-layout folder
+  tree) -> eval.py cls -> convert_weights.py -> train_det.py / train_seg.py fine-tuning with
+  the shipped ``_in1k-c3`` configs (every C3 tensor loaded) -> eval.py det / seg -> infer.py on
+  photographs -> export of the trained model (jit.trace and ONNX) run at other sizes;
+* train_cls.py killed with SIGKILL mid-run -> ``--resume`` -> the uninterrupted run's weights.
+
+Everything runs in a folder laid out as a user's (data/, datasets/, weights/, work_dirs/),
+with the commands of the README's "Pretraining with C3" section; only the schedule, batch
+and image sizes are shrunk on the command line."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import real_layouts
+
+pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
+pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
+pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.join(ROOT, "tools")
+CONFIGS = os.path.join(ROOT, "configs")
+SYNSETS = ("n01440764", "n01443537", "n01484850")
+
+
+def run(args, cwd, env=None, timeout=900):
+    env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))
+    result = subprocess.run([sys.executable, *args], cwd=str(cwd), env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, " ".join(map(str, args)) + "\n" + result.stderr[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """A user's working folder: ImageNet-style class folders, COCO and VOC 2012 in their real
+    layouts, photographs to run the models on."""
+    import c3_dense.mmseg  # noqa: F401  (the mmcv.ops stand-in, before mmseg is used)
+    from PIL import Image
+    from skimage import data as photos
+
+    work = tmp_path_factory.mktemp("user")
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for synset in SYNSETS:
+            folder = work / "data" / "imagenet" / split / synset
+            folder.mkdir(parents=True)
+            for i in range(2):
+                pixels = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{synset}_{i}.JPEG")
+    real_layouts.write_coco(str(work / "datasets"), {"train": 4, "val": 2})
+    real_layouts.write_voc_segmentation(str(work / "data"))
+    (work / "photos").mkdir()
+    for name in ("astronaut", "chelsea", "coffee"):
+        Image.fromarray(getattr(photos, name)()).save(work / "photos" / f"{name}.jpg")
+    (work / "weights").mkdir()
+    return work
+
+
+def classify_options(work):
+    """The ImageNet config on the 3-class tree: classes named, one epoch of batch 3."""
+    classes = "[" + ",".join(SYNSETS) + "]"
+    options = {"train_cfg.max_epochs": 1, "train_dataloader.batch_size": 3,
+               "val_dataloader.batch_size": 3, "model.head.num_classes": 3,
+               "data_preprocessor.num_classes": 3}
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        options[f"{loader}.num_workers"] = 0
+        options[f"{loader}.dataset.metainfo.classes"] = classes
+    return ["--cfg-options"] + [f"{k}={v}" for k, v in options.items()]
+
+
+def pretrain(work, config):
+    """Steps 1 of the README: train, then evaluate the classifier; its checkpoint."""
+    path = os.path.join(CONFIGS, "mmpretrain", "imagenet", config)
+    name = os.path.splitext(config)[0]
+    result = run([os.path.join(TOOLS, "train_cls.py"), path] + classify_options(work), work)
+    assert "Epoch(train) [1][2/2]" in result.stdout + result.stderr
+    checkpoint = work / "work_dirs" / name / "epoch_1.pth"
+    evaluated = run([os.path.join(TOOLS, "eval.py"), "cls", path, str(checkpoint)]
+                    + classify_options(work), work)
+    # Three classes: top-5 cannot be computed, so it is dropped with a line, not a traceback.
+    assert "top-5 becomes top-1" in evaluated.stdout
+    metrics = json.loads((work / "work_dirs" / name / "eval_metrics.json").read_text())
+    assert set(metrics["metrics"]) == {"accuracy/top1"}
+    return checkpoint, torch.load(checkpoint, map_location="cpu", weights_only=True)
+
+
+def close_to(trained, start, what):
+    # A few SGD steps move a weight by a few percent; a fresh init would be ~100 % away.
+    assert (trained - start).norm() < 0.25 * start.norm(), what
+
+
+def test_pretrain_convert_finetune_evaluate_infer_export_detection(user):
+    checkpoint, classifier = pretrain(user, "resnet50_8xb64-90e_in1k_c3.py")
+    # The Runner's own checkpoint (message hub, numpy meta) converts as it is.
+    weights = user / "weights" / "c3_resnet50_in1k_d2.pkl"
+    run([os.path.join(TOOLS, "convert_weights.py"), str(checkpoint), str(weights),
+         "--to", "detectron2"], user)
+    config = os.path.join(CONFIGS, "detectron2", "COCO-1x", "faster_rcnn_R_50_FPN_c3_in1k-c3.yaml")
+    small = ["SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1",
+             "SOLVER.STEPS", "(100,)", "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN",
+             "128", "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "128",
+             "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", "cpu",
+             "MODEL.RPN.POST_NMS_TOPK_TEST", "50"]
+    env = {"DETECTRON2_DATASETS": str(user / "datasets")}
+    out = user / "output" / "coco_c3_in1k"
+    run([os.path.join(TOOLS, "train_det.py"), "--config-file", config, *small,
+         "OUTPUT_DIR", str(out), "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()"], user, env)
+    log = (out / "log.txt").read_text()
+    assert "c3" not in "".join(line for line in log.splitlines() if "not found" in line)
+    final = torch.load(out / "model_final.pth", map_location="cpu", weights_only=True)["model"]
+    for key in ("res3.c3.enc_fc1.weight", "res4.c3.dec_fc2.weight", "res5.c3.enc_fc2.weight"):
+        close_to(final[f"backbone.bottom_up.{key}"],
+                 classifier["state_dict"][f"backbone.layer{int(key[3]) - 1}.{key[5:]}"], key)
+
+    evaluated = user / "output" / "coco_eval.json"
+    run([os.path.join(TOOLS, "eval.py"), "det", "--config-file", config, "--weights",
+         str(out / "model_final.pth"), "--out", str(evaluated), *small], user, env)
+    assert "AP50" in json.loads(evaluated.read_text())["summary"]["coco_2017_val"]
+
+    drawn = user / "output" / "det_photos"
+    run([os.path.join(TOOLS, "infer.py"), "det", config, str(out / "model_final.pth"),
+         str(user / "photos"), "--out", str(drawn), "--opts", *small], user, env)
+    predictions = json.loads((drawn / "predictions.json").read_text())
+    assert len(predictions["images"]) == 3 and (drawn / "astronaut.png").exists()
+
+    # Export the trained detector's backbone (where C3 runs): traced and ONNX at one size,
+    # run at three others, windows not dividing the maps included.
+    from detectron2.export import TracingAdapter
+
+    from c3_dense.detectron2.engine import C3Checkpointer, setup_cfg
+    from detectron2.modeling import build_model
+
+    cfg = setup_cfg(config, ["MODEL.WEIGHTS", str(out / "model_final.pth"), *small])
+    model = build_model(cfg).eval()
+    C3Checkpointer(model, complete=True).load(cfg.MODEL.WEIGHTS)
+    # (FPN needs sides that are multiples of 32; none of the maps is a multiple of its window.)
+    check_exports(model.backbone, (1, 3, 64, 96), [(1, 3, 96, 128), (2, 3, 160, 96),
+                                                   (1, 3, 224, 288)], user / "det.onnx",
+                  TracingAdapter)
+
+
+def check_exports(module, export_shape, shapes, path, adapter_class=None):
+    """jit.trace and ONNX (dynamic batch, height, width) at ``export_shape``; both equal the
+    eager module at ``shapes``."""
+    import onnxruntime as ort
+
+    x = torch.randn(*export_shape)
+    adapter = adapter_class(module, x) if adapter_class else module
+    inputs = adapter.flattened_inputs if adapter_class else (x,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(adapter, inputs, check_trace=False)
+        torch.onnx.export(adapter, inputs, str(path), dynamo=False, opset_version=17,
+                          input_names=["x"], dynamic_axes={"x": {0: "b", 2: "h", 3: "w"}})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for shape in shapes:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            eager = module(x)
+        eager = list(eager.values()) if isinstance(eager, dict) else [eager]
+        got_traced = traced(x)
+        got_traced = list(got_traced) if isinstance(got_traced, (tuple, list)) else [got_traced]
+        got_onnx = session.run(None, {"x": x.numpy()})
+        assert len(got_onnx) == len(eager) == len(got_traced)
+        for want, by_trace, by_onnx in zip(eager, got_traced, got_onnx):
+            scale = want.abs().max().item() + 1e-6
+            assert (by_trace - want).abs().max().item() < 1e-4 * scale, shape
+            assert np.abs(by_onnx - want.numpy()).max() < 1e-4 * scale, shape
+
+
+def test_pretrain_convert_finetune_evaluate_infer_export_segmentation(user):
+    checkpoint, classifier = pretrain(user, "resnetv1c50_8xb64-90e_in1k_c3.py")
+    run([os.path.join(TOOLS, "convert_weights.py"), str(checkpoint),
+         str(user / "weights" / "c3_resnetv1c50_in1k.pth"), "--to", "mmseg"], user)
+    config = os.path.join(CONFIGS, "mmseg", "deeplabv2",
+                          "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3_in1k-c3.py")
+    small = ["train_cfg.max_iters=2", "default_hooks.checkpoint.interval=2",
+             "train_dataloader.batch_size=1", "val_dataloader=None", "val_cfg=None",
+             "val_evaluator=None"]
+    workers = [f"{loader}.{key}" for loader in ("train_dataloader", "test_dataloader")
+               for key in ("num_workers=0", "persistent_workers=False")]
+    work_dir = user / "work_dirs" / "voc_c3_in1k"
+    run([os.path.join(TOOLS, "train_seg.py"), config, "--work-dir", str(work_dir),
+         "--cfg-options", *small, *workers], user)
+    state = torch.load(work_dir / "iter_2.pth", map_location="cpu",
+                       weights_only=True)["state_dict"]
+    for key in ("layer2.c3.enc_fc1.weight", "layer4.c3.dec_fc2.weight", "layer3.5.conv2.weight"):
+        close_to(state[f"backbone.{key}"], classifier["state_dict"][f"backbone.{key}"], key)
+
+    evaluated = user / "work_dirs" / "voc_eval.json"
+    result = run([os.path.join(TOOLS, "eval.py"), "seg", config, str(work_dir / "iter_2.pth"),
+                  "--work-dir", str(user / "work_dirs" / "voc_eval"), "--out", str(evaluated),
+                  "--cfg-options", *workers[2:]], user)
+    assert "mIoU" in result.stdout and "mIoU" in json.loads(evaluated.read_text())["metrics"]
+
+    drawn = user / "work_dirs" / "seg_photos"
+    run([os.path.join(TOOLS, "infer.py"), "seg", config, str(work_dir / "iter_2.pth"),
+         str(user / "photos"), "--out", str(drawn)], user)
+    predictions = json.loads((drawn / "predictions.json").read_text())
+    assert len(predictions["images"]) == 3 and (drawn / "coffee_labels.png").exists()
+
+    # Export the trained segmentor (backbone and DeepLabv2 head, logits at 1/8).
+    from c3_dense.mmseg.engine import build_model, load_config
+    model = build_model(load_config(config, {"model.pretrained": None}), config).eval()
+    model.load_state_dict(state)
+
+    class Logits(torch.nn.Module):
+        def __init__(self, segmentor):
+            super().__init__()
+            self.segmentor = segmentor
+
+        def forward(self, x):
+            return self.segmentor._forward(x)
+
+    # (eval() on the wrapper too: ONNX export puts the whole tree back in the wrapper's mode.)
+    check_exports(Logits(model).eval(), (1, 3, 64, 96), [(1, 3, 96, 128), (2, 3, 72, 104),
+                                                  (1, 3, 120, 88)], user / "seg.onnx")
+
+
+def test_a_killed_classification_run_resumes_to_the_uninterrupted_result(tmp_path):
+    from c3_dense.data.cifar import write_cifar100_like
+
+    write_cifar100_like(str(tmp_path / "data"), train_per_class=1, test_per_class=1)
+    config = os.path.join(CONFIGS, "mmpretrain", "cifar100", "resnet20_1xb128-160e_cifar100_c3.py")
+    options = ["--cfg-options", "train_cfg.max_epochs=3", "train_dataloader.batch_size=25",
+               "train_dataloader.num_workers=1", "val_dataloader.num_workers=0",
+               "test_dataloader.num_workers=0"]
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        options += [f"{loader}.dataset.data_root={tmp_path / 'data'}",
+                    f"{loader}.dataset.verify_md5=False"]
+    train = [os.path.join(TOOLS, "train_cls.py"), config]
+    run(train + ["--work-dir", str(tmp_path / "whole")] + options, tmp_path)
+    # The same run, killed (SIGKILL: no clean-up) once its first checkpoint is written.
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable] + train + ["--work-dir", str(killed)] + options,
+                               cwd=str(tmp_path), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "epoch_1.pth").exists() and process.poll() is None:
+        assert time.time() < deadline, "no checkpoint within 5 minutes"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "epoch_3.pth").exists()
+    resumed = run(train + ["--work-dir", str(killed), "--resume"] + options, tmp_path)
+    assert "resumed epoch" in resumed.stdout + resumed.stderr
+    whole = torch.load(tmp_path / "whole" / "epoch_3.pth", weights_only=True)["state_dict"]
+    after = torch.load(killed / "epoch_3.pth", weights_only=True)["state_dict"]
+    assert whole.keys() == after.keys()
+    differing = [k for k in whole if not torch.equal(whole[k], after[k])]
+    assert not differing, f"{len(differing)} of {len(whole)} tensors differ, e.g. {differing[0]}"
