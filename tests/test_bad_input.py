@@ -94,12 +94,43 @@ def seg_image_not_an_image(base):
         path.write_text("not a picture")
 
 
+def boxes_outside_images(base):
+    import json
+    path = _coco(base, "train")
+    content = json.loads(path.read_text())
+    for annotation in content["annotations"]:
+        annotation["bbox"] = [500, 500, 10, 10]  # the images are 128×128
+    path.write_text(json.dumps(content))
+
+
+def image_over_pil_limit(base):
+    from PIL import Image
+    # 196 million 1-bit pixels: over twice PIL's default limit, 24 MB in memory, tiny on disk.
+    Image.new("1", (14000, 14000)).save(base / "huge.png")
+
+
+class _RunsCode:
+    """Pickles as a call of os.system: what a crafted weights file holds."""
+
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
 def files(base):
     """Weights and paths that the cases refer to, made next to the data."""
+    import json
+    import torch
     (base / "truncated.pth").write_bytes(b"PK\x03\x04 this zip ends here")
     (base / "notes.pkl").write_text("these are not weights")
     (base / "a_file").write_text("x")
     (base / "a_folder").mkdir(exist_ok=True)
+    (base / "broken.yaml").write_text(f'_BASE_: "{os.path.join(ROOT, DET)}"\nMODEL:\n'
+                                      "  WEIGHTS: [unclosed\n")
+    torch.save({"state_dict": {"w": torch.ones(1)}, "x": _RunsCode()}, base / "crafted.pth")
+    (base / "other_images.json").write_text(json.dumps(
+        [{"image_id": 9999, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9}]))
+    (base / "other_categories.json").write_text(json.dumps(
+        [{"image_id": 1, "category_id": 99, "bbox": [0, 0, 5, 5], "score": 0.9}]))
 
 
 def seg_data(base):
@@ -152,7 +183,31 @@ CASES = [
     ("seg num_classes vs data", "config", None,
      lambda b: ["tools/train_seg.py", SEG, "--work-dir", str(b / "w"), "--cfg-options",
                 "model.decode_head.num_classes=3", *seg_data(b)], "num_classes is 3"),
+    ("det YAML syntax error", "config", None,
+     lambda b: ["tools/train_det.py", "--config-file", str(b / "broken.yaml")],
+     "is not valid YAML at line 4"),
+    ("det C3 window too large to allocate", "config", None,
+     lambda b: ["tools/train_det.py", "--config-file", DET, "MODEL.C3.WINDOWS", "[1000,8,4]"],
+     "MODEL.C3.WINDOWS: window 1000x1000 gives the block"),
     # --- data
+    ("real VOC config, no data, no GPU", "data", None,
+     lambda b: ["tools/train_det.py", "--config-file",
+                os.path.join("configs", "detectron2", "PascalVOC07", "faster_rcnn_R_50_FPN_c3.yaml")],
+     "VOC2007 does not exist"),
+    ("det every train box outside its image", "data", boxes_outside_images,
+     lambda b: ["tools/train_det.py", "--config-file", DET, *DET_FAST, "OUTPUT_DIR", str(b / "o")],
+     "none of the"),
+    ("eval --predictions of unknown images", "data", None,
+     lambda b: ["tools/eval.py", "det", "--config-file", DET, "--predictions",
+                str(b / "other_images.json"), "--output-dir", str(b / "o")],
+     "image_ids are not among"),
+    ("eval --predictions of unknown categories", "data", None,
+     lambda b: ["tools/eval.py", "det", "--config-file", DET, "--predictions",
+                str(b / "other_categories.json"), "--output-dir", str(b / "o")],
+     "category_ids are not among"),
+    ("infer image over PIL's limit", "data", image_over_pil_limit,
+     lambda b: ["tools/infer.py", "det", DET, str(b / "truncated.pth"), str(b / "huge.png"),
+                "--out", str(b / "o")], "too large for PIL"),
     ("COCO unknown category id", "data", unknown_category,
      lambda b: ["tools/train_det.py", "--config-file", DET, *DET_FAST, "OUTPUT_DIR", str(b / "o")],
      "category id 99"),
@@ -193,6 +248,13 @@ CASES = [
     ("seg checkpoint that is no checkpoint", "weights", None,
      lambda b: ["tools/eval.py", "seg", SEG, str(b / "notes.pkl"), "--work-dir", str(b / "w"),
                 "--cfg-options", *seg_data(b)], "cannot be read"),
+    ("det weights path is a folder", "weights", None,
+     lambda b: ["tools/train_det.py", "--config-file", DET, *DET_FAST, "MODEL.WEIGHTS",
+                str(b / "a_folder"), "OUTPUT_DIR", str(b / "o")], "is a folder"),
+    ("seg crafted .pth as model.pretrained", "weights", None,
+     lambda b: ["tools/train_seg.py", SEG, "--work-dir", str(b / "w"), "--cfg-options",
+                *SEG_FAST, f"model.pretrained={b / 'crafted.pth'}", *seg_data(b)],
+     "asks to load posix.system"),
     ("diversity truncated weights", "weights", None,
      lambda b: ["tools/diversity.py", "--model", "cifar_resnet20_c3", "--weights",
                 str(b / "truncated.pth")], "cannot be read"),
@@ -206,6 +268,8 @@ CASES = [
     ("train_det OUTPUT_DIR is a file", "output", None,
      lambda b: ["tools/train_det.py", "--config-file", DET, *DET_FAST,
                 "OUTPUT_DIR", str(b / "a_file")], "is a file, not a folder"),
+    ("make_demo_data --root is a file", "output", None,
+     lambda b: ["tools/make_demo_data.py", "--root", str(b / "a_file")], "is a file, not a folder"),
     ("diversity --out under a file", "output", None,
      lambda b: ["tools/diversity.py", "--model", "cifar_resnet20_c3", "--out",
                 str(b / "a_file" / "d.json")], "is a file, not a folder"),
@@ -229,3 +293,12 @@ def test_bad_input_gives_one_error_line_and_exit_2(case, clean_data, tmp_path):
     assert len(errors) == 1, result.stderr[-3000:]
     assert expected in errors[0], errors[0]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
+
+
+def test_demo_data_whose_stamp_outlived_its_images_are_written_again(tmp_path, capsys):
+    root = make_demo_dataset(str(tmp_path / "c3_demo"), splits={"train": 3, "test": 1})
+    image = os.path.join(root, "VOC", "JPEGImages", "train_00001.jpg")
+    os.remove(image)
+    make_demo_dataset(root, splits={"train": 3, "test": 1})
+    assert os.path.isfile(image)
+    assert "missing; writing them again" in capsys.readouterr().out

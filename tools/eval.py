@@ -39,12 +39,12 @@ def run_det(args) -> None:
     else:
         if not args.weights and not cfg.MODEL.WEIGHTS:
             raise UserInputError("no weights: pass --weights CKPT (or --predictions FILE)")
+        check_datasets(cfg, train=False)  # the data before the device and the (slow) weights
         if cfg.MODEL.DEVICE.startswith("cuda"):
             import torch
             if not torch.cuda.is_available():
                 raise UserInputError(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has "
                                      "no CUDA GPU; add `MODEL.DEVICE cpu`")
-        check_datasets(cfg, train=False)  # the data before the (slow) weights
         results = evaluate(cfg, load_model(cfg))
     for name, metrics in summarize(results).items():
         print(f"{name}: " + "  ".join(f"{k} {v:.2f}" for k, v in metrics.items()))

@@ -5,24 +5,30 @@
 
 Default root: $DETECTRON2_DATASETS/c3_demo (datasets/c3_demo).
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from c3_dense.data import demo_root, make_demo_dataset  # noqa: E402
+from c3_dense.errors import CliParser, check_output_dir, run_cli  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=None, help="output folder (default: %(default)s → "
-                    f"{demo_root()})")
+                    f"{demo_root()}; detectron2's demo configs read "
+                    "$DETECTRON2_DATASETS/c3_demo)")
     ap.add_argument("--force", action="store_true", help="rewrite even if complete")
-    args = ap.parse_args(argv)
-    root = make_demo_dataset(args.root, force=args.force)
-    print(f"demo data ready in {root}")
-    return 0
+
+    def body():
+        args = ap.parse_args(argv)
+        root = args.root or demo_root()
+        check_output_dir(root, "--root")
+        make_demo_dataset(root, force=args.force)
+        print(f"demo data ready in {root}")
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

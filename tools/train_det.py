@@ -32,6 +32,9 @@ from c3_dense.errors import CliParser, UserInputError, check_output_dir, run_cli
 def check(args):
     """Config, device and data checks (UserInputError); returns the frozen config."""
     cfg = setup_cfg(args.config_file, args.opts)
+    # The data first: a user on a machine without CUDA needs to hear about missing data as
+    # much as about the device, and the data are the longer fix.
+    check_datasets(cfg, train=not args.eval_only)
     if cfg.MODEL.DEVICE.startswith("cuda"):
         import torch
         if not torch.cuda.is_available():
@@ -42,7 +45,6 @@ def check(args):
         if not torch.cuda.is_available():
             raise UserInputError("SOLVER.AMP.ENABLED needs a CUDA GPU (detectron2's AMPTrainer); "
                                  "add `SOLVER.AMP.ENABLED False` on this machine")
-    check_datasets(cfg, train=not args.eval_only)
     processes = args.num_gpus * args.num_machines
     if not args.eval_only and cfg.SOLVER.IMS_PER_BATCH % processes:
         raise UserInputError(f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} does not divide "

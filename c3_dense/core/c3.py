@@ -39,6 +39,9 @@ from torch.autograd.function import once_differentiable
 from .windows import MODES, to_windows
 
 VARIANTS = ("full", "enc_dec", "message")
+# A block's parameters grow with the window's area squared: 2^30 of them (4 GiB in float32,
+# a 181×181 window at k = 8) is far beyond any useful window (the paper's largest: 28×28).
+MAX_PARAMETERS = 2 ** 30
 NORMS = ("none", "bn")
 GROUPINGS = ("equal", "fixed")
 
@@ -306,6 +309,13 @@ class C3Block(nn.Module):
         area = self.window[0] * self.window[1]
         hidden = max(1, area // self.reduction)
         self.area, self.hidden = area, hidden
+        count = 0 if variant == "message" else 2 * (2 * area * hidden + area + hidden)
+        if count > MAX_PARAMETERS:  # refuse before allocating (an allocation error says less)
+            raise ValueError(
+                f"window {self.window[0]}x{self.window[1]} gives the block {count:,} parameters "
+                f"({count * 4 / 2 ** 30:,.0f} GiB in float32; the limit is {MAX_PARAMETERS:,}): "
+                "the encoder and decoder grow with the window's area squared; choose a smaller "
+                "window (the paper: half the side of the map the block sees)")
 
         if variant == "message" and zero_init and norm == "none":
             raise ValueError("zero_init needs a layer to zero: variant='message' has no decoder, "

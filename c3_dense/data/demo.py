@@ -138,6 +138,23 @@ def _voc_xml(image_id: str, boxes, classes) -> bytes:
     return ET.tostring(root)
 
 
+def _demo_files_present(root: str, splits: Dict[str, int]) -> bool:
+    """Whether every image, label map and annotation of a stamped demo folder is still there
+    (a stamp survives a user deleting images by hand)."""
+    voc = os.path.join(root, "VOC")
+    folders = {"JPEGImages": ".jpg", "SegmentationClass": ".png", "Annotations": ".xml"}
+    for folder, suffix in folders.items():
+        try:
+            present = set(os.listdir(os.path.join(voc, folder)))
+        except OSError:
+            return False
+        if any(f"{split}_{i:05d}{suffix}" not in present
+               for split, count in splits.items() for i in range(count)):
+            return False
+    return all(os.path.isfile(os.path.join(root, "annotations", f"instances_{split}.json"))
+               for split in splits)
+
+
 def make_demo_dataset(root: Optional[str] = None, splits: Optional[Dict[str, int]] = None,
                       seed: int = 0, force: bool = False) -> str:
     """Write the demo data set under ``root`` (default :func:`demo_root`) and return the root.
@@ -151,7 +168,10 @@ def make_demo_dataset(root: Optional[str] = None, splits: Optional[Dict[str, int
     stamp = os.path.join(root, "COMPLETE")
     signature = json.dumps({"version": _VERSION, "splits": splits, "seed": seed}, sort_keys=True)
     if not force and os.path.exists(stamp) and open(stamp).read() == signature:
-        return root
+        if _demo_files_present(root, splits):
+            return root
+        print(f"demo data in {root}: files listed by its stamp are missing; writing them again",
+              flush=True)
     voc = os.path.join(root, "VOC")
     for sub in ("JPEGImages", "Annotations", "ImageSets/Main", "ImageSets/Segmentation",
                 "SegmentationClass"):

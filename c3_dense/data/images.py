@@ -36,6 +36,10 @@ def find_images(inputs: Iterable[str]) -> List[str]:
         try:
             with Image.open(path) as image:
                 image.verify()
+        except Image.DecompressionBombError:
+            raise UserInputError(
+                f"{path} is too large for PIL (over 2 × {Image.MAX_IMAGE_PIXELS:,} pixels, "
+                "its guard against decompression bombs); downscale it first") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise UserInputError(f"{path} is not a readable image ({type(exc).__name__}); "
                                  "pass image files only") from None

@@ -74,6 +74,18 @@ def _voc_annotation_problem(tree, classes, evaluated: bool) -> str:
     return ""
 
 
+def _overlaps_image(box, width, height) -> bool:
+    """Whether an XYXY box covers some of a width × height image."""
+    x0, y0, x1, y1 = box
+    return x1 > max(x0, 0) and y1 > max(y0, 0) and x0 < width and y0 < height
+
+
+def _no_box_inside(name: str, where: str, boxes: int) -> UserInputError:
+    return UserInputError(f"data set {name!r}: none of the {boxes} boxes in {where} lies inside "
+                          "its image; check the box coordinates (VOC: xmin ymin xmax ymax in "
+                          "pixels; COCO: x y width height) against the image sizes")
+
+
 def _check_image(name: str, path: str) -> None:
     """The file exists and its header is an image's (cheap: PIL reads the header only)."""
     from PIL import Image
@@ -106,6 +118,7 @@ def check_dataset(name: str, evaluated: bool = False) -> Optional[int]:
         if not ids:
             raise UserInputError(f"data set {name!r}: {split_file} lists no images; "
                                  "write one image id per line")
+        boxes = inside = 0
         for image_id in ids:
             xml = os.path.join(meta.dirname, "Annotations", f"{image_id}.xml")
             if not os.path.exists(xml):
@@ -120,8 +133,15 @@ def check_dataset(name: str, evaluated: bool = False) -> Optional[int]:
             if problem:
                 raise UserInputError(f"data set {name!r}: annotation {xml} {problem}; fix it "
                                      "(Pascal VOC XML) or leave the image out of the split")
+            size = _number(tree, "size/width"), _number(tree, "size/height")
+            for obj in tree.findall("object"):
+                boxes += 1
+                inside += _overlaps_image([_number(obj, f"bndbox/{k}") for k in
+                                           ("xmin", "ymin", "xmax", "ymax")], *size)
             if evaluated:
                 _check_image(name, os.path.join(meta.dirname, "JPEGImages", f"{image_id}.jpg"))
+        if boxes and not inside:
+            raise _no_box_inside(name, split_file, boxes)
         classes = getattr(meta, "thing_classes", None)
         return len(classes) if classes else None
     if hasattr(meta, "json_file"):  # COCO JSON
@@ -170,6 +190,14 @@ def _check_coco(name: str, meta, evaluated: bool) -> Optional[int]:
                                  "fix the file")
     if not content["images"]:
         raise UserInputError(f"data set {name!r}: {meta.json_file} lists no images")
+    sizes = {i.get("id"): (i.get("width"), i.get("height")) for i in content["images"]
+             if isinstance(i, dict)}
+    boxes = [(a["bbox"], sizes.get(a["image_id"])) for a in content["annotations"]]
+    if boxes and not any(
+            isinstance(b, (list, tuple)) and len(b) == 4 and size and None not in size
+            and _overlaps_image((b[0], b[1], b[0] + b[2], b[1] + b[3]), *size)
+            for b, size in boxes):
+        raise _no_box_inside(name, meta.json_file, len(boxes))
     if evaluated:
         for image in content["images"]:
             _check_image(name, os.path.join(image_root, image.get("file_name", "")))

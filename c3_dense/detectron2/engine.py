@@ -12,6 +12,7 @@ from collections import OrderedDict
 from typing import Dict, Iterable, Optional
 
 import torch
+import yaml
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, get_cfg
 from detectron2.data import DatasetMapper, MetadataCatalog, get_detection_dataset_dicts
@@ -48,6 +49,12 @@ def setup_cfg(config_file: str, opts: Iterable[str] = (), freeze: bool = True) -
     try:
         cfg.merge_from_file(config_file)
         cfg.merge_from_list(list(opts))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserInputError(f"config {getattr(mark, 'name', config_file)} is not valid YAML"
+                             f"{where} ({problem}); fix the file") from None
     except (KeyError, AssertionError, ValueError) as exc:
         # yacs: KeyError from files, AssertionError from overrides (odd counts), ValueError
         # for a value of the wrong type.
@@ -217,6 +224,9 @@ class C3Checkpointer(DetectionCheckpointer):
 
     def load(self, path, *args, **kwargs):
         self._c3_source = path
+        if path and os.path.isdir(path):
+            raise UserInputError(f"weights file {path} is a folder; set MODEL.WEIGHTS to a "
+                                 "checkpoint file (.pth/.pkl) in it")
         if path and not os.path.exists(path) and "://" not in path:
             raise UserInputError(f"weights file {path} not found; set MODEL.WEIGHTS to a local "
                                  "checkpoint (.pth/.pkl) or to \"\" to start from scratch")
@@ -393,6 +403,16 @@ def rescore_predictions(cfg: CfgNode, predictions: str, dataset_name: Optional[s
         convert_to_coco_json(name, gt_file, allow_cached=True)
     with contextlib.redirect_stdout(open(os.devnull, "w")):
         coco_gt = COCO(gt_file)
+    # pycocotools fails on unknown image ids (an assertion) and scores detections of unknown
+    # categories as nothing (silently): both mean the results are of another data set.
+    for field, known, what in (("image_id", coco_gt.getImgIds(), "images"),
+                               ("category_id", coco_gt.getCatIds(), "categories")):
+        unknown = sorted({d[field] for d in detections} - set(known), key=str)
+        if unknown:
+            raise UserInputError(
+                f"{predictions}: {len(unknown)} {field}s are not among {name}'s {what} (e.g. "
+                f"{unknown[0]}; it has {len(known)}, ids {min(known)}..{max(known)}); score "
+                "results made on this test set with its ids")
     # As detectron2's COCOEvaluator: NaN where COCOeval has nothing to score (no detections,
     # or -1 for an empty area range).
     if not detections:
