@@ -364,3 +364,63 @@ def test_iteration_batches_are_a_function_of_the_iteration(grouping):
     assert batches(2, 1, 2, 4) == r1[2:]
     seeds = [s for batch in whole for _, s in batch]
     assert len(set(seeds)) == len(seeds)                # every sample its own seed
+
+
+@pytest.mark.parametrize("name", ["build_c3_resnet_fpn_backbone", "build_se_resnet_fpn_backbone",
+                                  "build_c3_resnet_backbone", "build_se_resnet_backbone"])
+def test_scripted_backbones_equal_eager_at_other_sizes(name):
+    # detectron2's scripting path: torch.jit.script after importing detectron2.export (which
+    # makes detectron2's own ResNet scriptable); plain R-50 C4/FPN script upstream.
+    import warnings
+    import detectron2.export  # noqa: F401
+    c4 = ["MODEL.RESNETS.OUT_FEATURES", "['res4']", "MODEL.C3.STAGES", "['res3','res4']",
+          "MODEL.C3.WINDOWS", "[16,8]", "MODEL.SE.STAGES", "['res2','res3','res4']"]
+    model = build_backbone(cfg_for(DEMO, "MODEL.BACKBONE.NAME", name, "MODEL.C3.ZERO_INIT",
+                                   "False", *([] if "fpn" in name else c4))).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.script is deprecated in torch 2.14
+        scripted = torch.jit.script(model)
+    for shape in [(1, 3, 64, 96), (2, 3, 96, 160)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            expected, got = model(x), scripted(x)
+        for key, value in expected.items():
+            torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["_c3", "_se"])
+def test_scripted_c4_res5_heads_equal_eager(kind):
+    # (A whole C4 Faster R-CNN does not script upstream either: Res5ROIHeads without masks
+    # has no mask_head. The whole-detector check is the FPN one below.)
+    import warnings
+    model = build_model(_r50_c4_cfg(kind, "MODEL.C3.ZERO_INIT", "False")).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res5 = torch.jit.script(model.roi_heads.res5)
+    x = torch.randn(5, 1024, 14, 14)
+    with torch.no_grad():
+        torch.testing.assert_close(res5(x), model.roi_heads.res5(x), rtol=1e-4, atol=1e-4)
+
+
+def test_whole_c3_detector_scripts_with_instances():
+    # detectron2's deployment path for a whole model: scripting_with_instances.
+    import warnings
+    from detectron2.export import scripting_with_instances
+    from detectron2.structures import Boxes
+    model = build_model(cfg_for(DEMO.replace(".yaml", "_c3.yaml"), "MODEL.C3.ZERO_INIT",
+                                "False", "MODEL.RPN.POST_NMS_TOPK_TEST", "20",
+                                "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        detector = scripting_with_instances(model, {
+            "proposal_boxes": Boxes, "objectness_logits": torch.Tensor, "pred_boxes": Boxes,
+            "scores": torch.Tensor, "pred_classes": torch.Tensor})
+    for size in [(64, 96), (96, 160)]:
+        image = [{"image": torch.rand(3, *size) * 255}]
+        with torch.no_grad():
+            scripted = detector.inference(image, do_postprocess=False)[0]
+            eager = model.inference(image, do_postprocess=False)[0]
+        assert len(scripted) == len(eager) > 0
+        torch.testing.assert_close(scripted.pred_boxes.tensor, eager.pred_boxes.tensor,
+                                   rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(scripted.scores, eager.scores, rtol=1e-4, atol=1e-4)

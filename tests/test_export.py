@@ -1,6 +1,7 @@
-"""Models containing C3 export with torch.jit.trace and to ONNX, size-general: traced or
-exported at one input size, they run at another and agree with the eager model. Tile mode,
-whose windows depend on the input size, refuses in one clear line."""
+"""Models containing C3 export with torch.jit.trace, torch.jit.script and to ONNX,
+size-general: traced, scripted or exported at one input size, they run at others and agree
+with the eager model (and with the loop reference). Tile mode, whose windows depend on the
+input size, refuses in one clear line."""
 import warnings
 
 import numpy as np
@@ -8,7 +9,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from c3_dense import C3Block
+from c3_dense import C3Block, C3Stage, SEBlock
+from c3_dense.core import reference_forward
 
 SIZES = [(2, 3, 15, 13), (3, 3, 24, 40), (1, 3, 7, 9)]
 
@@ -42,7 +44,7 @@ def test_jit_trace_native_runs_at_other_batch_sizes():
 
 
 def test_tile_mode_refuses_tracing_in_one_line():
-    with pytest.raises(ValueError, match=r"mode=.tile.\) cannot be traced or exported") as info:
+    with pytest.raises(ValueError, match=r"mode=.tile.\) cannot be traced, scripted or exported") as info:
         _trace(_model("tile"), torch.randn(1, 3, 15, 13))
     assert "\n" not in str(info.value)
 
@@ -93,3 +95,49 @@ def test_onnx_resize_equals_eager_at_sizes_where_onnx_nearest_resize_differs(tmp
         (y,) = session.run(None, {"x": x.numpy()})
         np.testing.assert_allclose(y, eager.numpy(), rtol=1e-4, atol=1e-3)
         torch.testing.assert_close(traced(x), eager, rtol=1e-4, atol=1e-3)
+
+
+SCRIPTED = [dict(), dict(mode="native"), dict(variant="enc_dec"),
+            dict(variant="message", zero_init=False), dict(norm="bn"), dict(include_self=True),
+            dict(final_relu=True), dict(grouping="fixed", group_size=3), dict(group_size=2)]
+
+
+@pytest.mark.parametrize("options", SCRIPTED, ids=[str(o) or "default" for o in SCRIPTED])
+def test_scripted_block_equals_eager_and_the_loop_reference_at_any_size(options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.script is deprecated in torch 2.14
+        block = C3Block(6, **options).double().eval()
+        for param in block.parameters():
+            param.data.normal_(0, 0.3)
+        scripted = torch.jit.script(block)
+    shapes = [(2, 7, 6, 6)] if options.get("mode") == "native" else [
+        (2, 7, 6, 6), (1, 7, 13, 9), (3, 5, 4, 17)]  # windows dividing the map or not, smaller
+    for shape in shapes:
+        x = torch.randn(*shape, dtype=torch.float64)
+        with torch.no_grad():
+            eager = block(x)
+            torch.testing.assert_close(scripted(x), eager, rtol=1e-10, atol=1e-10)
+            torch.testing.assert_close(scripted(x), reference_forward(block, x),
+                                       rtol=1e-10, atol=1e-10)
+
+
+def test_scripted_stage_and_se_equal_eager():
+    model = nn.Sequential(C3Stage(C3Block(4, zero_init=False), nn.Sequential(
+        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())), SEBlock(8)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(model)
+    for shape in [(2, 8, 9, 7), (1, 8, 16, 16)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            torch.testing.assert_close(scripted(x), model(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(torch.jit.Error, match="mode='native'"):
+        torch.jit.script(C3Block(4, mode="native"))(torch.randn(1, 2, 5, 5))
+
+
+def test_tile_mode_refuses_scripting_in_one_line():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(C3Block(4, mode="tile"))
+    with pytest.raises(torch.jit.Error, match=r"mode=.tile.\) cannot be traced, scripted"):
+        scripted(torch.randn(1, 2, 8, 8))

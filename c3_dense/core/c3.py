@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from . import portable
 from .windows import MODES, to_windows
 
 VARIANTS = ("full", "enc_dec", "message")
@@ -90,12 +91,7 @@ def channel_groups(channels: int, group_size: int, grouping: str = "equal") -> L
     """
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
-    if grouping == "equal":
-        count = max(1, channels // group_size)
-        base, extra = divmod(channels, count)
-        return [base + 1] * extra + [base] * (count - extra)
-    full, rest = divmod(channels, group_size)
-    return [group_size] * full + ([rest] if rest else [])
+    return portable.group_sizes(channels, group_size, grouping)
 
 
 class _GroupLayout:
@@ -385,6 +381,59 @@ class C3Block(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
+            return self.portable_forward(x)
+        return self._fast_forward(x)
+
+    def portable_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block in plain tensor operations (:mod:`.portable`): what ``torch.jit.script``
+        compiles and tracing / ONNX export record, at any input size in resize and native
+        mode. Same values as the eager path (tested against it and the loop reference)."""
+        if x.dim() != 4:
+            raise ValueError("C3Block expects a B×C×H×W tensor")
+        if self.mode == "tile":  # (TorchScript takes no global string: windows.py's text)
+            raise ValueError("C3Block(mode='tile') cannot be traced, scripted or exported: its "
+                             "windows depend on the input size; export the same weights with "
+                             "mode='resize' (or 'native' for one fixed size)")
+        wh, ww = self.window[0], self.window[1]
+        if self.mode == "native" and (x.shape[2] != wh or x.shape[3] != ww):
+            raise ValueError("C3Block(mode='native') expects inputs of its window's size; use "
+                             "mode='resize' for other sizes")
+        small = portable.resize_nearest(x, wh, ww)
+        update = self._portable_update(small.flatten(2), x.shape[1])
+        update = update.to(x.dtype).reshape(small.shape)
+        out = x + portable.resize_nearest(update, x.shape[2], x.shape[3])
+        if self.final_relu:
+            out = F.relu(out)
+        return out
+
+    def _portable_update(self, vectors: torch.Tensor, channels: int) -> torch.Tensor:
+        """:meth:`update` in plain tensor operations (no autocast switches, no cached
+        layouts); the message step on one C×C matrix per sample."""
+        dtype = torch.promote_types(vectors.dtype, torch.float32)
+        groups = portable.group_ids(portable.group_sizes(channels, self.group_size,
+                                                         self.grouping), vectors.device)
+        if hasattr(self, "enc_fc1"):  # not the "message" variant
+            hidden = F.relu(self.enc_fc1(vectors))
+            w2, b2 = self.enc_fc2.weight, self.enc_fc2.bias
+            w3 = self.dec_fc1.weight
+            decoded = F.linear(hidden, w3 @ w2, torch.mv(w3, b2))
+            if self.variant == "full":
+                summary = F.linear(hidden.to(dtype), w2.to(dtype).mean(0, keepdim=True),
+                                   b2.to(dtype).mean(0, keepdim=True)).squeeze(-1)
+                decoded = portable.messages(summary, decoded.to(dtype), groups,
+                                            self.include_self).to(hidden.dtype)
+            out = self.dec_fc2(F.relu(decoded + self.dec_fc1.bias))
+        else:
+            exact = vectors.to(dtype)
+            out = portable.messages(exact.mean(dim=-1), exact, groups,
+                                    self.include_self).to(vectors.dtype)
+        if self.norm is not None:
+            out = self.norm(out.flatten(0, 1)).reshape(out.shape)
+        return out
+
+    @torch.jit.unused
+    def _fast_forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"C3Block expects a B×C×H×W tensor, got shape {tuple(x.shape)}")
         vectors, add_back = to_windows(x, self.window, self.mode)

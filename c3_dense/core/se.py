@@ -39,7 +39,7 @@ class SEBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"SEBlock({self.channels}) expects B×{self.channels}×H×W, "
-                             f"got shape {tuple(x.shape)}")
+                             f"got shape {list(x.shape)}")
         squeezed = x.mean(dim=(2, 3), keepdim=True)
         scale = torch.sigmoid(self.fc2(torch.relu(self.fc1(squeezed))))
         return x * scale

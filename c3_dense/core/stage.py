@@ -40,7 +40,15 @@ class C3Stage(nn.Sequential):
         """The stage's own blocks, without the C3 block."""
         return [m for name, m in self.named_children() if name != "c3"]
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():  # scripted models store nothing for backward here
+            for block in self:
+                x = block(x)
+            return x
+        return self._forward_storing_recipe(x)
+
+    @torch.jit.unused
+    def _forward_storing_recipe(self, x: torch.Tensor) -> torch.Tensor:
         capture = getattr(self.c3, "capturing_recompute", None)
         if not (self.recompute_c3_output and torch.is_grad_enabled() and capture is not None):
             return super().forward(x)

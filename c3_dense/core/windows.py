@@ -22,9 +22,13 @@ import math
 from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
+
+from .portable import nearest_index, resize_nearest
 
 MODES = ("resize", "tile", "native")
+TILE_NOT_EXPORTABLE = ("C3Block(mode='tile') cannot be traced, scripted or exported: its windows "
+                       "depend on the input size; export the same weights with mode='resize' "
+                       "(or 'native' for one fixed size)")
 
 
 def tile_starts(length: int, window: int) -> list[int]:
@@ -39,14 +43,6 @@ def tile_starts(length: int, window: int) -> list[int]:
     if count == 1:
         return [0]
     return [round(i * (length - window) / (count - 1)) for i in range(count)]
-
-
-def nearest_index(size_in: int, size_out: int, device: torch.device) -> torch.Tensor:
-    """Source index of each output position of a nearest resize, exactly as F.interpolate's
-    ``mode="nearest"`` computes it: floor(i · in/out) in float32, clamped."""
-    scale = torch.tensor(size_in, dtype=torch.float32) / size_out
-    index = (torch.arange(size_out, dtype=torch.float32) * scale).floor().long()
-    return index.clamp_(max=size_in - 1).to(device)
 
 
 AddBack = Callable[..., torch.Tensor]  # add_back(update, from_vectors=False)
@@ -329,38 +325,21 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
     raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
-def _traced_nearest_index(size_in, size_out) -> torch.Tensor:
-    """:func:`nearest_index` in tensor operations on sizes the tracer follows (an int read
-    from a traced tensor's shape stays symbolic in ``torch.arange`` and ``scalar_tensor``), so
-    an exported graph computes the same source pixels as F.interpolate at every input size:
-    ONNX's own nearest Resize picks other pixels at some sizes."""
-    source = torch.scalar_tensor(size_in, dtype=torch.float32)
-    scale = source / torch.scalar_tensor(size_out, dtype=torch.float32)
-    index = (torch.arange(size_out, dtype=torch.float32) * scale).floor()
-    return torch.minimum(index, source - 1).long()
-
-
 def _traceable_windows(x: torch.Tensor, window: Tuple[int, int],
                        mode: str) -> Tuple[torch.Tensor, AddBack]:
     """to_windows for tracing and export: sizes stay symbolic (the traced graph reads them from
     the input) and nearest resizing gathers the source pixels F.interpolate picks (the values
-    of the fast eager path) at any size."""
+    of the fast eager path) at any size (:mod:`.portable`)."""
     if mode == "tile":
-        raise ValueError("C3Block(mode='tile') cannot be traced or exported: its windows depend "
-                         "on the input size; export the same weights with mode='resize' "
-                         "(or 'native' for one fixed size)")
+        raise ValueError(TILE_NOT_EXPORTABLE)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "native":
         return x.flatten(2), lambda u, from_vectors=False: x + u.to(x.dtype).reshape(x.shape)
-    (wh, ww), (h, w) = window, x.shape[-2:]
-    device = x.device
-    small = (x.index_select(2, _traced_nearest_index(h, wh).to(device))
-             .index_select(3, _traced_nearest_index(w, ww).to(device)))
+    small = resize_nearest(x, *window)
 
     def add_back(u: torch.Tensor, from_vectors: bool = False) -> torch.Tensor:
         u = u.to(x.dtype).reshape(small.shape)
-        return x + (u.index_select(2, _traced_nearest_index(wh, h).to(device))
-                    .index_select(3, _traced_nearest_index(ww, w).to(device)))
+        return x + resize_nearest(u, x.shape[-2], x.shape[-1])
 
     return small.flatten(2), add_back
