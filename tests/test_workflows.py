@@ -67,6 +67,17 @@ def user(tmp_path_factory):
     return work
 
 
+def refused(args, cwd, env=None):
+    """The one ``error:`` line of a command that must stop with exit code 2."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))
+    result = subprocess.run([sys.executable, *args], cwd=str(cwd), env=env, capture_output=True,
+                            text=True, timeout=600)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return errors[0]
+
+
 def classify_options(work):
     """The ImageNet config on the 3-class tree: classes named, one epoch of batch 3."""
     classes = "[" + ",".join(SYNSETS) + "]"
@@ -113,6 +124,12 @@ def test_pretrain_convert_finetune_evaluate_infer_export_detection(user):
              "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", "cpu",
              "MODEL.RPN.POST_NMS_TOPK_TEST", "50"]
     env = {"DETECTRON2_DATASETS": str(user / "datasets")}
+    # Weights that do not fit are refused before training, with the reason and the fix.
+    for opts, expected in ((["MODEL.C3.WINDOWS", "[14,7,4]"], "MODEL.C3.WINDOWS [28,14,7]"),
+                           (["MODEL.WEIGHTS", str(checkpoint)], "mmengine (mmseg/mmpretrain)")):
+        error = refused([os.path.join(TOOLS, "train_det.py"), "--config-file", config, *small,
+                         "OUTPUT_DIR", str(user / "output" / "refused"), *opts], user, env)
+        assert expected in error, error
     out = user / "output" / "coco_c3_in1k"
     run([os.path.join(TOOLS, "train_det.py"), "--config-file", config, *small,
          "OUTPUT_DIR", str(out), "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()"], user, env)
@@ -191,6 +208,13 @@ def test_pretrain_convert_finetune_evaluate_infer_export_segmentation(user):
     workers = [f"{loader}.{key}" for loader in ("train_dataloader", "test_dataloader")
                for key in ("num_workers=0", "persistent_workers=False")]
     work_dir = user / "work_dirs" / "voc_c3_in1k"
+    for options, expected in (
+            (["model.backbone.c3_windows=[14,7,4]"], "model.backbone.c3_windows=[28,14,7]"),
+            ([f"model.pretrained={checkpoint}"], "a whole model's checkpoint")):
+        error = refused([os.path.join(TOOLS, "train_seg.py"), config, "--work-dir",
+                         str(user / "work_dirs" / "refused"), "--cfg-options", *small,
+                         *workers, *options], user)
+        assert expected in error, error
     run([os.path.join(TOOLS, "train_seg.py"), config, "--work-dir", str(work_dir),
          "--cfg-options", *small, *workers], user)
     state = torch.load(work_dir / "iter_2.pth", map_location="cpu",
