@@ -258,10 +258,11 @@ def _final_weights(path):
     return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
-@pytest.mark.parametrize("seed", ["0", "-1"])
+@pytest.mark.parametrize("seed", ["-1"])
 def test_a_killed_and_resumed_run_ends_where_the_uninterrupted_one_does(data_base, tmp_path, seed):
     # Random multi-scale resizing and flips, aspect grouping, 2 of 6 images per batch; with
-    # SEED -1 the drawn seed must come back from the run's config.yaml.
+    # SEED -1 the drawn seed must come back from the run's config.yaml. (SEED 0, with a real
+    # SIGKILL: tests/test_workflows.py.)
     extra = ["SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "3", "SEED", seed,
              "INPUT.MIN_SIZE_TRAIN", "(96, 112, 128)", "INPUT.RANDOM_FLIP", "horizontal",
              "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()"]

@@ -4,7 +4,8 @@
   tree) -> eval.py cls -> convert_weights.py -> train_det.py / train_seg.py fine-tuning with
   the shipped ``_in1k-c3`` configs (every C3 tensor loaded) -> eval.py det / seg -> infer.py on
   photographs -> export of the trained model (jit.trace and ONNX) run at other sizes;
-* train_cls.py killed with SIGKILL mid-run -> ``--resume`` -> the uninterrupted run's weights.
+* train_cls.py, train_det.py and train_seg.py killed with SIGKILL mid-run -> ``--resume`` ->
+  the uninterrupted run's weights, bit for bit -> eval.py -> infer.py.
 
 Everything runs in a folder laid out as a user's (data/, datasets/, weights/, work_dirs/),
 with the commands of the README's "Pretraining with C3" section; only the schedule, batch
@@ -22,6 +23,7 @@ import pytest
 import torch
 
 import real_layouts
+from c3_dense.weights import load_torch_file
 
 pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
 pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
@@ -103,7 +105,7 @@ def pretrain(work, config):
     assert "top-5 becomes top-1" in evaluated.stdout
     metrics = json.loads((work / "work_dirs" / name / "eval_metrics.json").read_text())
     assert set(metrics["metrics"]) == {"accuracy/top1"}
-    return checkpoint, torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return checkpoint, load_torch_file(checkpoint)
 
 
 def close_to(trained, start, what):
@@ -135,7 +137,7 @@ def test_pretrain_convert_finetune_evaluate_infer_export_detection(user):
          "OUTPUT_DIR", str(out), "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()"], user, env)
     log = (out / "log.txt").read_text()
     assert "c3" not in "".join(line for line in log.splitlines() if "not found" in line)
-    final = torch.load(out / "model_final.pth", map_location="cpu", weights_only=True)["model"]
+    final = load_torch_file(out / "model_final.pth")["model"]
     for key in ("res3.c3.enc_fc1.weight", "res4.c3.dec_fc2.weight", "res5.c3.enc_fc2.weight"):
         close_to(final[f"backbone.bottom_up.{key}"],
                  classifier["state_dict"][f"backbone.layer{int(key[3]) - 1}.{key[5:]}"], key)
@@ -217,8 +219,7 @@ def test_pretrain_convert_finetune_evaluate_infer_export_segmentation(user):
         assert expected in error, error
     run([os.path.join(TOOLS, "train_seg.py"), config, "--work-dir", str(work_dir),
          "--cfg-options", *small, *workers], user)
-    state = torch.load(work_dir / "iter_2.pth", map_location="cpu",
-                       weights_only=True)["state_dict"]
+    state = load_torch_file(work_dir / "iter_2.pth")["state_dict"]
     for key in ("layer2.c3.enc_fc1.weight", "layer4.c3.dec_fc2.weight", "layer3.5.conv2.weight"):
         close_to(state[f"backbone.{key}"], classifier["state_dict"][f"backbone.{key}"], key)
 
@@ -252,6 +253,89 @@ def test_pretrain_convert_finetune_evaluate_infer_export_segmentation(user):
                                                   (1, 3, 120, 88)], user / "seg.onnx")
 
 
+def killed_once_written(command, marker, cwd, env=None):
+    """Start ``command``, SIGKILL it (no clean-up) as soon as ``marker`` exists."""
+    process = subprocess.Popen([sys.executable] + command, cwd=str(cwd), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
+    deadline = time.time() + 300
+    while not marker.exists() and process.poll() is None:
+        assert time.time() < deadline, f"no {marker.name} within 5 minutes"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def assert_same_weights(whole, after):
+    assert whole.keys() == after.keys()
+    differing = [k for k in whole if not torch.equal(whole[k], after[k])]
+    assert not differing, f"{len(differing)} of {len(whole)} tensors differ, e.g. {differing[0]}"
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    from c3_dense.data import make_demo_dataset
+    base = tmp_path_factory.mktemp("demo_data")
+    make_demo_dataset(str(base / "c3_demo"), splits={"train": 6, "test": 3})
+    return base
+
+
+def test_a_killed_detector_resumes_to_the_uninterrupted_result_then_evaluates_and_infers(
+        demo_data, tmp_path):
+    config = os.path.join(CONFIGS, "detectron2", "Demo", "faster_rcnn_R_18_FPN_c3.yaml")
+    # Random multi-scale resizing and flips: what a resumed run must draw again.
+    opts = ["SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "2", "SOLVER.IMS_PER_BATCH",
+            "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "(100,)", "SEED", "0",
+            "INPUT.MIN_SIZE_TRAIN", "(96, 112, 128)", "INPUT.RANDOM_FLIP", "horizontal",
+            "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()", "MODEL.RPN.POST_NMS_TOPK_TEST", "50"]
+    env = {"DETECTRON2_DATASETS": str(demo_data)}
+    train = [os.path.join(TOOLS, "train_det.py"), "--config-file", config]
+    run(train + opts + ["OUTPUT_DIR", str(tmp_path / "whole")], tmp_path, env)
+    killed = tmp_path / "killed"
+    killed_once_written(train + opts + ["OUTPUT_DIR", str(killed)], killed / "model_0000001.pth",
+                        tmp_path, env)
+    assert not (killed / "model_final.pth").exists()
+    run(train + ["--resume"] + opts + ["OUTPUT_DIR", str(killed)], tmp_path, env)
+    final = killed / "model_final.pth"
+    assert_same_weights(
+        load_torch_file(tmp_path / "whole" / "model_final.pth")["model"],
+        load_torch_file(final)["model"])
+    evaluated = tmp_path / "eval.json"
+    run([os.path.join(TOOLS, "eval.py"), "det", "--config-file", config, "--weights", str(final),
+         "--out", str(evaluated), "MODEL.RPN.POST_NMS_TOPK_TEST", "50"], tmp_path, env)
+    assert "AP" in json.loads(evaluated.read_text())["summary"]["c3demo_coco_test"]
+    images = demo_data / "c3_demo" / "VOC" / "JPEGImages" / "test_00000.jpg"
+    run([os.path.join(TOOLS, "infer.py"), "det", config, str(final), str(images), "--out",
+         str(tmp_path / "drawn")], tmp_path, env)
+    assert (tmp_path / "drawn" / "test_00000.png").exists()
+
+
+def test_a_killed_segmentor_resumes_to_the_uninterrupted_result_then_evaluates_and_infers(
+        demo_data, tmp_path):
+    config = os.path.join(CONFIGS, "mmseg", "demo", "deeplabv2_r18-d8_demo_c3.py")
+    voc = demo_data / "c3_demo" / "VOC"
+    options = ["--cfg-options", "train_cfg.max_iters=6", "train_cfg.val_interval=100",
+               "default_hooks.checkpoint.interval=2", "param_scheduler.0.end=6",
+               "train_dataloader.batch_size=2"]
+    options += [f"{split}_dataloader.dataset.data_root={voc}" for split in ("train", "val", "test")]
+    train = [os.path.join(TOOLS, "train_seg.py"), config]
+    run(train + ["--work-dir", str(tmp_path / "whole")] + options, tmp_path)
+    killed = tmp_path / "killed"
+    killed_once_written(train + ["--work-dir", str(killed)] + options, killed / "iter_2.pth",
+                        tmp_path)
+    assert not (killed / "iter_6.pth").exists()
+    run(train + ["--work-dir", str(killed), "--resume"] + options, tmp_path)
+    final = killed / "iter_6.pth"
+    assert_same_weights(load_torch_file(tmp_path / "whole" / "iter_6.pth")["state_dict"],
+                        load_torch_file(final)["state_dict"])
+    evaluated = tmp_path / "eval.json"
+    run([os.path.join(TOOLS, "eval.py"), "seg", config, str(final), "--work-dir",
+         str(tmp_path / "eval"), "--out", str(evaluated)] + options, tmp_path)
+    assert "mIoU" in json.loads(evaluated.read_text())["metrics"]
+    run([os.path.join(TOOLS, "infer.py"), "seg", config, str(final),
+         str(voc / "JPEGImages" / "test_00000.jpg"), "--out", str(tmp_path / "drawn")], tmp_path)
+    assert (tmp_path / "drawn" / "test_00000_labels.png").exists()
+
+
 def test_a_killed_classification_run_resumes_to_the_uninterrupted_result(tmp_path):
     from c3_dense.data.cifar import write_cifar100_like
 
@@ -267,20 +351,11 @@ def test_a_killed_classification_run_resumes_to_the_uninterrupted_result(tmp_pat
     run(train + ["--work-dir", str(tmp_path / "whole")] + options, tmp_path)
     # The same run, killed (SIGKILL: no clean-up) once its first checkpoint is written.
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable] + train + ["--work-dir", str(killed)] + options,
-                               cwd=str(tmp_path), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (killed / "epoch_1.pth").exists() and process.poll() is None:
-        assert time.time() < deadline, "no checkpoint within 5 minutes"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    killed_once_written(train + ["--work-dir", str(killed)] + options, killed / "epoch_1.pth",
+                        tmp_path)
     assert not (killed / "epoch_3.pth").exists()
     resumed = run(train + ["--work-dir", str(killed), "--resume"] + options, tmp_path)
     assert "resumed epoch" in resumed.stdout + resumed.stderr
-    whole = torch.load(tmp_path / "whole" / "epoch_3.pth", weights_only=True)["state_dict"]
-    after = torch.load(killed / "epoch_3.pth", weights_only=True)["state_dict"]
-    assert whole.keys() == after.keys()
-    differing = [k for k in whole if not torch.equal(whole[k], after[k])]
-    assert not differing, f"{len(differing)} of {len(whole)} tensors differ, e.g. {differing[0]}"
+    assert_same_weights(
+        load_torch_file(tmp_path / "whole" / "epoch_3.pth")["state_dict"],
+        load_torch_file(killed / "epoch_3.pth")["state_dict"])
