@@ -129,8 +129,8 @@ def checkpoint_globals() -> tuple:
     allowed: list = [np.ndarray, np.dtype]
     allowed += [type(np.dtype(t)) for t in ("float64", "float32", "float16", "int64", "int32",
                                             "int16", "int8", "uint8", "bool")]
+    core = getattr(np, "_core", None) or np.core  # files name either path, by numpy version
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        core = getattr(np, "_core", None) or np.core
         allowed += [(core.multiarray._reconstruct, f"{module}._reconstruct"),
                     (core.multiarray.scalar, f"{module}.scalar")]
     try:
@@ -369,8 +369,8 @@ def read_weights_file(path: str) -> Any:
 def first_readable(paths: List[str], logger: Optional[logging.Logger] = None
                    ) -> Optional[Tuple[str, Any]]:
     """The first of ``paths`` that reads, with what it holds; missing or unreadable (truncated)
-    ones are skipped with a warning on stderr (and ``logger``). None when none reads. A file holding
-    code still stops everything (UnsafeWeightsFile)."""
+    ones are skipped with a warning on stderr (and ``logger``). None when none reads. A file
+    holding code still stops everything (UnsafeWeightsFile)."""
     for path in paths:
         try:
             if not os.path.isfile(path):

@@ -485,3 +485,26 @@ def test_second_derivatives_raise_instead_of_being_incomplete():
     (grad,) = torch.autograd.grad(block(x).square().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError):
         grad.sum().backward()
+
+
+def test_options_are_checked_by_name_before_anything_is_allocated():
+    # One validator for the block and every adapter: the invalid option comes back by name
+    # (an adapter maps it to its own config key without reading the message).
+    from c3_dense.core import C3OptionError, check_c3_options
+    cases = {"window": dict(window=(0, 3)), "mode": dict(mode="grid"),
+             "reduction": dict(reduction=0), "group_size": dict(group_size=True),
+             "grouping": dict(grouping="odd"), "include_self": dict(include_self=1),
+             "norm": dict(norm="ln"), "final_relu": dict(final_relu="yes"),
+             "variant": dict(variant="all"),
+             "zero_init": dict(variant="message", zero_init=True)}
+    for argument, options in cases.items():
+        with pytest.raises(C3OptionError) as info:
+            check_c3_options(**options)
+        assert info.value.argument == argument, (argument, str(info.value))
+        with pytest.raises(ValueError, match=argument):
+            C3Block(**options)
+    # A window far too large is refused from its parameter count (no allocation is tried).
+    with pytest.raises(C3OptionError, match="window 4000x4000 gives the block") as info:
+        check_c3_options(4000)
+    assert info.value.argument == "window"
+    assert check_c3_options((6, 4), norm=None)["norm"] == "none"

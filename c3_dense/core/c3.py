@@ -47,27 +47,77 @@ NORMS = ("none", "bn")
 GROUPINGS = ("equal", "fixed")
 
 
+class C3OptionError(ValueError):
+    """An invalid :class:`C3Block` option. ``argument`` names it, so that an adapter can name
+    its own config key for it without reading the message."""
+
+    def __init__(self, argument: str, message: str):
+        super().__init__(message)
+        self.argument = argument
+
+
 def _window_pair(window: Union[int, Tuple[int, int], list]) -> Tuple[int, int]:
     if isinstance(window, bool):
-        raise ValueError(f"window must be a positive int or a pair (h, w) of them, got {window!r}")
+        raise C3OptionError("window", "window must be a positive int or a pair (h, w) of them, "
+                            f"got {window!r}")
     if isinstance(window, int):
         window = (window, window)
     if (not isinstance(window, (tuple, list)) or len(window) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in window)):
-        raise ValueError(f"window must be a positive int or a pair (h, w) of them, got {window!r}")
+        raise C3OptionError("window", "window must be a positive int or a pair (h, w) of them, "
+                            f"got {window!r}")
     return int(window[0]), int(window[1])
 
 
 def _check_bool(name: str, value) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+        raise C3OptionError(name, f"{name} must be True or False, got {value!r}")
     return value
 
 
 def _check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise C3OptionError(name, f"{name} must be a positive int, got {value!r}")
     return value
+
+
+def _check_choice(name: str, value, choices: Tuple[str, ...]) -> str:
+    if value not in choices:
+        raise C3OptionError(name, f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_c3_options(window: Union[int, Tuple[int, int]] = 14, *, mode: str = "resize",
+                     reduction: int = 8, group_size: int = 512, grouping: str = "equal",
+                     include_self: bool = False, norm: Optional[str] = "none",
+                     final_relu: bool = False, variant: str = "full",
+                     zero_init: bool = False) -> dict:
+    """:class:`C3Block`'s options checked (the first invalid one raises :class:`C3OptionError`
+    naming it) and normalised (window as a pair, norm None as "none"); nothing is allocated,
+    so a window too large for memory is refused from its parameter count."""
+    window = _window_pair(window)
+    options = dict(window=window, mode=_check_choice("mode", mode, MODES),
+                   reduction=_check_positive_int("reduction", reduction),
+                   group_size=_check_positive_int("group_size", group_size),
+                   grouping=_check_choice("grouping", grouping, GROUPINGS),
+                   include_self=_check_bool("include_self", include_self),
+                   norm=_check_choice("norm", "none" if norm is None else norm, NORMS),
+                   final_relu=_check_bool("final_relu", final_relu),
+                   variant=_check_choice("variant", variant, VARIANTS),
+                   zero_init=_check_bool("zero_init", zero_init))
+    area = window[0] * window[1]
+    hidden = max(1, area // reduction)
+    count = 0 if variant == "message" else 2 * (2 * area * hidden + area + hidden)
+    if count > MAX_PARAMETERS:  # refuse before allocating (an allocation error says less)
+        raise C3OptionError(
+            "window", f"window {window[0]}x{window[1]} gives the block {count:,} parameters "
+            f"({count * 4 / 2 ** 30:,.0f} GiB in float32; the limit is {MAX_PARAMETERS:,}): "
+            "the encoder and decoder grow with the window's area squared; choose a smaller "
+            "window (the paper: half the side of the map the block sees)")
+    if variant == "message" and zero_init and options["norm"] == "none":
+        raise C3OptionError("zero_init", "zero_init needs a layer to zero: variant='message' "
+                            "has no decoder, so use norm='bn' with it or zero_init=False")
+    return options
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -89,8 +139,7 @@ def channel_groups(channels: int, group_size: int, grouping: str = "equal") -> L
     ``"fixed"``: groups of exactly ``group_size`` and one smaller remainder group
     (1280 -> [512, 512, 256]).
     """
-    if grouping not in GROUPINGS:
-        raise ValueError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
+    _check_choice("grouping", grouping, GROUPINGS)
     return portable.group_sizes(channels, group_size, grouping)
 
 
@@ -283,39 +332,16 @@ class C3Block(nn.Module):
                  norm: Optional[str] = "none", final_relu: bool = False, variant: str = "full",
                  zero_init: bool = False) -> None:
         super().__init__()
-        self.window = _window_pair(window)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        norm = "none" if norm is None else norm
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS} (or None), got {norm!r}")
-        self.mode = mode
-        self.reduction = _check_positive_int("reduction", reduction)
-        self.group_size = _check_positive_int("group_size", group_size)
-        if grouping not in GROUPINGS:
-            raise ValueError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
-        self.grouping = grouping
-        self.include_self = _check_bool("include_self", include_self)
-        self.final_relu = _check_bool("final_relu", final_relu)
-        self.zero_init = _check_bool("zero_init", zero_init)
-        self.variant = variant
-        self.norm_type = norm
+        options = check_c3_options(window, mode=mode, reduction=reduction, group_size=group_size,
+                                   grouping=grouping, include_self=include_self, norm=norm,
+                                   final_relu=final_relu, variant=variant, zero_init=zero_init)
+        self.window, self.mode, self.variant = options["window"], mode, variant
+        self.reduction, self.group_size, self.grouping = reduction, group_size, grouping
+        self.include_self, self.final_relu, self.zero_init = include_self, final_relu, zero_init
+        self.norm_type = norm = options["norm"]
         area = self.window[0] * self.window[1]
         hidden = max(1, area // self.reduction)
         self.area, self.hidden = area, hidden
-        count = 0 if variant == "message" else 2 * (2 * area * hidden + area + hidden)
-        if count > MAX_PARAMETERS:  # refuse before allocating (an allocation error says less)
-            raise ValueError(
-                f"window {self.window[0]}x{self.window[1]} gives the block {count:,} parameters "
-                f"({count * 4 / 2 ** 30:,.0f} GiB in float32; the limit is {MAX_PARAMETERS:,}): "
-                "the encoder and decoder grow with the window's area squared; choose a smaller "
-                "window (the paper: half the side of the map the block sees)")
-
-        if variant == "message" and zero_init and norm == "none":
-            raise ValueError("zero_init needs a layer to zero: variant='message' has no decoder, "
-                             "so use norm='bn' with it or zero_init=False")
         if variant != "message":
             self.enc_fc1 = nn.Linear(area, hidden)
             self.enc_fc2 = nn.Linear(hidden, area)

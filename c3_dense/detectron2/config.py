@@ -1,8 +1,9 @@
 """``add_c3_config(cfg)``: the MODEL.C3 and MODEL.SE keys of the C3/SE backbones."""
 from __future__ import annotations
 
-import torch
 from detectron2.config import CfgNode as CN
+
+from c3_dense.core import C3OptionError, check_c3_options
 
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
@@ -43,8 +44,6 @@ def _stages(cfg_stages, key: str):
 
 def c3_block_kwargs(cfg: CN) -> dict:
     """{stage: C3Block keyword arguments} from MODEL.C3, checked (ValueError naming the key)."""
-    from c3_dense import C3Block
-
     c3 = cfg.MODEL.C3
     stages = _stages(c3.STAGES, "MODEL.C3.STAGES")
     windows = list(c3.WINDOWS)
@@ -63,13 +62,9 @@ def c3_block_kwargs(cfg: CN) -> dict:
     for stage, window in zip(stages, windows):
         window = tuple(window) if isinstance(window, (list, tuple)) else window
         try:
-            # Building a block validates every option; fork_rng keeps this check from
-            # consuming the global RNG (seeded runs stay reproducible).
-            with torch.random.fork_rng(devices=[]):
-                C3Block(window, **common)
-        except ValueError as exc:
-            arg = str(exc).split()[0]
-            raise ValueError(f"MODEL.C3.{keys.get(arg, arg.upper())}: {exc}") from None
+            check_c3_options(window, **common)
+        except C3OptionError as exc:
+            raise ValueError(f"MODEL.C3.{keys[exc.argument]}: {exc}") from None
         out[stage] = dict(window=window, **common)
     return out
 

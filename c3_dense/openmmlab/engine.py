@@ -116,18 +116,25 @@ def checkpoint_state_dict(path: str, ckpt=None) -> Dict[str, torch.Tensor]:
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
+def _misfit(own, state, allow_new_blocks: bool, otherwise: str) -> str:
+    """What keeps ``state`` from fitting a model whose state dict is ``own``, with the fix
+    (other C3 windows: the override; else ``otherwise``), or ""."""
+    problem = describe_misfit(own, state, allow_new_blocks)
+    if not problem:
+        return ""
+    windows = windows_of_weights(own, state)
+    return f"{problem}; " + (f"set model.backbone.c3_windows={windows} (--cfg-options)"
+                             if windows else otherwise)
+
+
 def check_checkpoint_fits(model, path: str, allow_new_blocks: bool = False, ckpt=None) -> None:
     """Refuse a checkpoint of another model: tensors missing, of other shapes, or not in the
     model. ``allow_new_blocks``: a plain checkpoint may lack the C3/SE blocks (fine-tuning).
     ``ckpt``: the checkpoint's content, when already read."""
-    state = checkpoint_state_dict(path, ckpt)
-    own = model.state_dict()
-    problem = describe_misfit(own, state, allow_new_blocks)
+    problem = _misfit(model.state_dict(), checkpoint_state_dict(path, ckpt), allow_new_blocks,
+                      "use the config it was trained with")
     if problem:
-        windows = windows_of_weights(own, state)
-        fix = (f"set model.backbone.c3_windows={windows} (--cfg-options)" if windows
-               else "use the config it was trained with")
-        raise UserInputError(f"checkpoint {path} is from another model: {problem}; {fix}")
+        raise UserInputError(f"checkpoint {path} is from another model: {problem}")
 
 
 def pretrained_checkpoint(cfg) -> Optional[str]:
@@ -148,26 +155,20 @@ def check_pretrained_fits(model, cfg) -> None:
     backbone = getattr(model, "backbone", None)
     if not path or backbone is None or not os.path.isfile(path):
         return
-    ckpt = load_torch_file(path)
-    state = checkpoint_state_dict(path, ckpt)
+    state = checkpoint_state_dict(path)
     init = cfg.model.get("backbone", {}).get("init_cfg") or {}
-    if any(k.startswith("backbone.") for k in state) and not (
-            isinstance(init, dict) and init.get("prefix")):
-        raise UserInputError(f"pretrained weights {path} are a whole model's checkpoint (keys "
-                             "backbone.*), not a backbone's; convert a classifier with "
-                             "tools/convert_weights.py CKPT OUT.pth --to mmseg")
     prefix = init.get("prefix") if isinstance(init, dict) else None
     if prefix:
         prefix = prefix if prefix.endswith(".") else prefix + "."
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    own = backbone.state_dict()
-    problem = describe_misfit(own, state, allow_new_blocks=True)
+    elif any(k.startswith("backbone.") for k in state):
+        raise UserInputError(f"pretrained weights {path} are a whole model's checkpoint (keys "
+                             "backbone.*), not a backbone's; convert a classifier with "
+                             "tools/convert_weights.py CKPT OUT.pth --to mmseg")
+    problem = _misfit(backbone.state_dict(), state, True, "use the config that matches the "
+                      "weights (depth, stem, _c3/_se, C3 options)")
     if problem:
-        windows = windows_of_weights(own, state)
-        fix = (f"set model.backbone.c3_windows={windows} (--cfg-options)" if windows else
-               "use the config that matches the weights (depth, stem, _c3/_se, C3 options)")
-        raise UserInputError(f"pretrained weights {path} do not fit the backbone: {problem}; "
-                             f"{fix}")
+        raise UserInputError(f"pretrained weights {path} do not fit the backbone: {problem}")
 
 
 CHECKPOINT_NAMES = r"(iter|epoch)_\d+\.pth"
