@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 VPY    := $(VENV)/bin/python
 
-.PHONY: setup demo test bench gpu-check complexity clean-demo
+.PHONY: setup demo test test-fast bench gpu-check complexity clean-demo
 
 setup:
 	@$(PYTHON) tools/setup_env.py --venv $(VENV)
@@ -13,7 +13,12 @@ demo: setup
 	@$(VPY) tools/demo.py
 
 test: setup
-	@$(VPY) -m pytest -q tests
+	@$(VPY) -m pytest -q --durations=15 tests
+
+# The core, the export paths and one short end-to-end path per adapter (a few minutes);
+# `make test` runs everything.
+test-fast: setup
+	@$(VPY) -m pytest -q -m "not slow or adapter_path" tests
 
 bench: setup
 	@$(VPY) bench/bench_c3.py

@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
 pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
@@ -72,6 +74,7 @@ def test_train_resume_eval_and_rescore(data_base, tmp_path):
                                            nan_ok=True)
 
 
+@pytest.mark.adapter_path  # this adapter's one short path in make test-fast
 def test_voc_layout_uses_the_voc_evaluator(data_base, tmp_path):
     result = train(data_base, tmp_path, config="faster_rcnn_R_18_FPN_voc.yaml",
                    extra=["SOLVER.MAX_ITER", "1", "MODEL.BACKBONE.NAME", "build_se_resnet_fpn_backbone"])

@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 import pytest
+
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
 pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
@@ -141,6 +143,7 @@ def test_train_resume_and_evaluate_on_cifar_format_data(cifar, trained):
                                  abs=1e-3)
 
 
+@pytest.mark.adapter_path  # this adapter's one short path in make test-fast
 def test_image_folder_layout_trains_the_imagenet_config(tmp_path):
     from PIL import Image
     import numpy as np

@@ -10,6 +10,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
+
 pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
 
 from c3_dense.data import make_demo_dataset  # noqa: E402
@@ -65,6 +67,7 @@ def confusion_miou(config, checkpoint, voc_root, num_classes=5):
     return float(np.nanmean(iou) * 100)
 
 
+@pytest.mark.adapter_path  # this adapter's one short path in make test-fast
 def test_train_validate_checkpoint_resume_eval(voc_root, tmp_path):
     work = tmp_path / "work"
     first = train(work, voc_root, 2)

@@ -129,6 +129,7 @@ def test_config_tree_is_complete():
                 assert f"deeplabv2_r{depth}-d8_{tag}{suffix}.py" in names
 
 
+@pytest.mark.slow  # 40 configs, a second each
 @pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda p: os.path.relpath(p, CONFIGS))
 def test_every_config_builds_its_model(config):
     cfg = load_config(config)

@@ -20,6 +20,8 @@ import warnings
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
 import real_layouts
