@@ -120,6 +120,14 @@ def check_c3_options(window: Union[int, Tuple[int, int]] = 14, *, mode: str = "r
     return options
 
 
+@torch.jit.unused
+def _compiling() -> bool:
+    """Under torch.compile (Dynamo): the block then runs its portable path, plain tensor
+    operations that Inductor fuses (the eager path's autograd Functions and cached plans are
+    opaque to it)."""
+    return torch.compiler.is_compiling()
+
+
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """At least fp32: half precisions go up (no fp16 overflow or NaN), float64 stays float64."""
     return torch.promote_types(dtype, torch.float32)
@@ -407,14 +415,17 @@ class C3Block(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting() or torch.jit.is_tracing():
+        if torch.jit.is_scripting():
+            return self.portable_forward(x)
+        if torch.jit.is_tracing() or _compiling():
             return self.portable_forward(x)
         return self._fast_forward(x)
 
     def portable_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The block in plain tensor operations (:mod:`.portable`): what ``torch.jit.script``
-        compiles and tracing / ONNX export record, at any input size in resize and native
-        mode. Same values as the eager path (tested against it and the loop reference)."""
+        compiles, tracing / ONNX export record and ``torch.compile`` fuses, at any input size
+        in resize and native mode. Same values as the eager path (tested against it and the
+        loop reference)."""
         if x.dim() != 4:
             raise ValueError("C3Block expects a B×C×H×W tensor")
         if self.mode == "tile":  # (TorchScript takes no global string: windows.py's text)

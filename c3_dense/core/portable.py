@@ -53,9 +53,12 @@ def group_sizes(channels: int, group_size: int, grouping: str) -> List[int]:
 
 
 def group_ids(sizes: List[int], device: torch.device) -> torch.Tensor:
-    """The group of each channel (C,), for groups of the given sizes."""
-    return torch.repeat_interleave(torch.arange(len(sizes), device=device),
-                                   torch.tensor(sizes, device=device))
+    """The group of each channel (C,), for groups of the given sizes (built from the sizes as
+    numbers: repeat_interleave's data-dependent output shape would break a compiled graph)."""
+    parts: List[torch.Tensor] = []
+    for group, size in enumerate(sizes):
+        parts.append(torch.full([size], group, dtype=torch.long, device=device))
+    return torch.cat(parts)
 
 
 def messages(v: torch.Tensor, values: torch.Tensor, groups: torch.Tensor,
