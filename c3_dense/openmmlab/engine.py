@@ -27,6 +27,7 @@ RUNNER_KEYS = {
     "auto_scale_lr", "optim_wrapper", "param_scheduler", "val_evaluator", "test_evaluator",
     "default_hooks", "custom_hooks", "data_preprocessor", "env_cfg", "log_processor",
     "log_level", "visualizer", "randomness", "experiment_name", "model", "model_wrapper_cfg",
+    "compile",
 }
 
 
