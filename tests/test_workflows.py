@@ -255,22 +255,29 @@ def test_pretrain_convert_finetune_evaluate_infer_export_segmentation(user):
                                                   (1, 3, 120, 88)], user / "seg.onnx")
 
 
-def killed_once_written(command, marker, cwd, env=None):
-    """Start ``command``, SIGKILL it (no clean-up) as soon as ``marker`` exists."""
-    process = subprocess.Popen([sys.executable] + command, cwd=str(cwd), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
+def killed_and_resumed(command, base, marker, final, key, env=None):
+    """Train uninterrupted (``base/whole``); train again (``base/killed``), SIGKILL it (no
+    clean-up) as soon as ``marker`` is written there, then ``--resume`` it; both runs must end
+    at the same weights (``final``'s ``key``), bit for bit. ``command(folder, flags)`` is the
+    training command line. Returns the resumed run's folder and output."""
+    run(command(base / "whole", []), base, env)
+    killed = base / "killed"
+    process = subprocess.Popen([sys.executable] + command(killed, []), cwd=str(base),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=dict(os.environ, **(env or {})))
     deadline = time.time() + 300
-    while not marker.exists() and process.poll() is None:
-        assert time.time() < deadline, f"no {marker.name} within 5 minutes"
+    while not (killed / marker).exists() and process.poll() is None:
+        assert time.time() < deadline, f"no {marker} within 5 minutes"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-
-
-def assert_same_weights(whole, after):
+    assert not (killed / final).exists(), "the run ended before it was killed"
+    resumed = run(command(killed, ["--resume"]), base, env)
+    whole, after = (load_torch_file(folder / final)[key] for folder in (base / "whole", killed))
     assert whole.keys() == after.keys()
     differing = [k for k in whole if not torch.equal(whole[k], after[k])]
     assert not differing, f"{len(differing)} of {len(whole)} tensors differ, e.g. {differing[0]}"
+    return killed, resumed
 
 
 @pytest.fixture(scope="module")
@@ -291,16 +298,10 @@ def test_a_killed_detector_resumes_to_the_uninterrupted_result_then_evaluates_an
             "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()", "MODEL.RPN.POST_NMS_TOPK_TEST", "50"]
     env = {"DETECTRON2_DATASETS": str(demo_data)}
     train = [os.path.join(TOOLS, "train_det.py"), "--config-file", config]
-    run(train + opts + ["OUTPUT_DIR", str(tmp_path / "whole")], tmp_path, env)
-    killed = tmp_path / "killed"
-    killed_once_written(train + opts + ["OUTPUT_DIR", str(killed)], killed / "model_0000001.pth",
-                        tmp_path, env)
-    assert not (killed / "model_final.pth").exists()
-    run(train + ["--resume"] + opts + ["OUTPUT_DIR", str(killed)], tmp_path, env)
+    killed, _ = killed_and_resumed(
+        lambda folder, flags: train + flags + opts + ["OUTPUT_DIR", str(folder)], tmp_path,
+        "model_0000001.pth", "model_final.pth", "model", env)
     final = killed / "model_final.pth"
-    assert_same_weights(
-        load_torch_file(tmp_path / "whole" / "model_final.pth")["model"],
-        load_torch_file(final)["model"])
     evaluated = tmp_path / "eval.json"
     run([os.path.join(TOOLS, "eval.py"), "det", "--config-file", config, "--weights", str(final),
          "--out", str(evaluated), "MODEL.RPN.POST_NMS_TOPK_TEST", "50"], tmp_path, env)
@@ -320,15 +321,10 @@ def test_a_killed_segmentor_resumes_to_the_uninterrupted_result_then_evaluates_a
                "train_dataloader.batch_size=2"]
     options += [f"{split}_dataloader.dataset.data_root={voc}" for split in ("train", "val", "test")]
     train = [os.path.join(TOOLS, "train_seg.py"), config]
-    run(train + ["--work-dir", str(tmp_path / "whole")] + options, tmp_path)
-    killed = tmp_path / "killed"
-    killed_once_written(train + ["--work-dir", str(killed)] + options, killed / "iter_2.pth",
-                        tmp_path)
-    assert not (killed / "iter_6.pth").exists()
-    run(train + ["--work-dir", str(killed), "--resume"] + options, tmp_path)
+    killed, _ = killed_and_resumed(
+        lambda folder, flags: train + ["--work-dir", str(folder)] + flags + options, tmp_path,
+        "iter_2.pth", "iter_6.pth", "state_dict")
     final = killed / "iter_6.pth"
-    assert_same_weights(load_torch_file(tmp_path / "whole" / "iter_6.pth")["state_dict"],
-                        load_torch_file(final)["state_dict"])
     evaluated = tmp_path / "eval.json"
     run([os.path.join(TOOLS, "eval.py"), "seg", config, str(final), "--work-dir",
          str(tmp_path / "eval"), "--out", str(evaluated)] + options, tmp_path)
@@ -350,14 +346,7 @@ def test_a_killed_classification_run_resumes_to_the_uninterrupted_result(tmp_pat
         options += [f"{loader}.dataset.data_root={tmp_path / 'data'}",
                     f"{loader}.dataset.verify_md5=False"]
     train = [os.path.join(TOOLS, "train_cls.py"), config]
-    run(train + ["--work-dir", str(tmp_path / "whole")] + options, tmp_path)
-    # The same run, killed (SIGKILL: no clean-up) once its first checkpoint is written.
-    killed = tmp_path / "killed"
-    killed_once_written(train + ["--work-dir", str(killed)] + options, killed / "epoch_1.pth",
-                        tmp_path)
-    assert not (killed / "epoch_3.pth").exists()
-    resumed = run(train + ["--work-dir", str(killed), "--resume"] + options, tmp_path)
+    _, resumed = killed_and_resumed(
+        lambda folder, flags: train + ["--work-dir", str(folder)] + flags + options, tmp_path,
+        "epoch_1.pth", "epoch_3.pth", "state_dict")
     assert "resumed epoch" in resumed.stdout + resumed.stderr
-    assert_same_weights(
-        load_torch_file(tmp_path / "whole" / "epoch_3.pth")["state_dict"],
-        load_torch_file(killed / "epoch_3.pth")["state_dict"])
