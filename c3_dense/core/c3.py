@@ -296,13 +296,11 @@ def channel_messages(v: torch.Tensor, values: torch.Tensor,
                      groups: Union[List[int], _GroupLayout], include_self: bool) -> torch.Tensor:
     """The messages m_i = Σ_j a_ij values_j for channel summaries ``v`` (N×C) and ``values``
     (N×C×D), in :func:`compute_dtype`: the values of ``mix_channels(channel_affinity(...))``
-    computed in fewer passes and less memory. Under tracing (export) it is exactly those
-    plain ops."""
+    computed in fewer passes and less memory (the eager path; exports and compiled models
+    use :func:`.portable.messages`)."""
     layout = _layout(groups, v.device)
     dtype = compute_dtype(v.dtype)
     v, values = v.to(dtype), values.to(dtype)
-    if torch.jit.is_tracing() or torch.jit.is_scripting():
-        return mix_channels(channel_affinity(v, layout, include_self), values, layout)
     n, groups_, size = v.shape[0], layout.groups, layout.size
     empty = None
     if layout.index is not None:
@@ -415,7 +413,7 @@ class C3Block(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting():
+        if torch.jit.is_scripting():  # alone: TorchScript then compiles nothing after it
             return self.portable_forward(x)
         if torch.jit.is_tracing() or _compiling():
             return self.portable_forward(x)

@@ -11,9 +11,8 @@ Three modes (docs/method.md, "Spatial window"):
 
 Everything here is batched tensor operations, except overlapping tiles: one slice copy per
 window there (a few dozen, each over all channels; faster on CPU than gathering by index).
-Under tracing (``torch.jit.trace``, ONNX export) resize and native mode take a size-general
-path, so an exported model runs at any input size; tile mode's layout depends on the input
-size, so it refuses to be traced.
+This is the eager path; tracing, scripting, ONNX export and torch.compile run the block's
+portable path instead (:mod:`.portable`, ``C3Block.portable_forward``).
 """
 from __future__ import annotations
 
@@ -23,12 +22,9 @@ from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 
-from .portable import nearest_index, resize_nearest
+from .portable import nearest_index
 
 MODES = ("resize", "tile", "native")
-TILE_NOT_EXPORTABLE = ("C3Block(mode='tile') cannot be traced, scripted or exported: its windows "
-                       "depend on the input size; export the same weights with mode='resize' "
-                       "(or 'native' for one fixed size)")
 
 
 def tile_starts(length: int, window: int) -> list[int]:
@@ -258,8 +254,6 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
     full-size map, by the vectors' backward. Without that promise it is made as autograd
     would, by adding the two paths' gradients.
     """
-    if torch.jit.is_tracing():
-        return _traceable_windows(x, window, mode)
     b, c, h, w = (int(v) for v in x.shape)
     wh, ww = window
     area = wh * ww
@@ -323,23 +317,3 @@ def to_windows(x: torch.Tensor, window: Tuple[int, int], mode: str) -> Tuple[tor
         return vectors, add_back
 
     raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-
-
-def _traceable_windows(x: torch.Tensor, window: Tuple[int, int],
-                       mode: str) -> Tuple[torch.Tensor, AddBack]:
-    """to_windows for tracing and export: sizes stay symbolic (the traced graph reads them from
-    the input) and nearest resizing gathers the source pixels F.interpolate picks (the values
-    of the fast eager path) at any size (:mod:`.portable`)."""
-    if mode == "tile":
-        raise ValueError(TILE_NOT_EXPORTABLE)
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if mode == "native":
-        return x.flatten(2), lambda u, from_vectors=False: x + u.to(x.dtype).reshape(x.shape)
-    small = resize_nearest(x, *window)
-
-    def add_back(u: torch.Tensor, from_vectors: bool = False) -> torch.Tensor:
-        u = u.to(x.dtype).reshape(small.shape)
-        return x + resize_nearest(u, x.shape[-2], x.shape[-1])
-
-    return small.flatten(2), add_back
