@@ -49,6 +49,12 @@ def run_cli(fn: Callable[[], object]) -> int:
     return 0
 
 
+def summary(doc: str) -> str:
+    """A tool's ``--help`` description: the first paragraph of its docstring, on one line (its
+    first line alone can stop mid-sentence)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
 class CliParser(argparse.ArgumentParser):
     """argparse that reports a bad argument as UserInputError (one ``error:`` line, exit 2,
     through :func:`run_cli`) instead of printing the usage and exiting itself."""

@@ -131,3 +131,16 @@ def test_gpu_check_dry_run_on_the_cpu():
     assert "| Faster R-CNN R-50-FPN C3 | float32 |" in out and "| DeepLabv2 R-50-D8 C3 | float32 |" in out
     assert out.count("| yes |") >= 8 and "| NO |" not in out
     assert "| 8×256@14×14 (28²) | train |" in out and "gpu_check: 0 problems" in out
+
+
+@pytest.mark.parametrize("tool", ["eval.py", "visualize.py", "convert_weights.py", "infer.py",
+                                  "diversity.py", "make_demo_data.py"])
+def test_help_descriptions_are_whole_sentences(tool):
+    # The description is the docstring's first paragraph, not its first line (which stopped
+    # mid-sentence for eval, visualize and convert_weights).
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool), "--help"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    paragraphs = result.stdout.split("\n\n")
+    description = " ".join(paragraphs[1].split())
+    assert description.endswith("."), description

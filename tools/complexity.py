@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from c3_dense.analysis import complexity_rows  # noqa: E402
 from c3_dense.analysis.complexity import __doc__ as CONVENTION  # noqa: E402
-from c3_dense.errors import CliParser, UserInputError, run_cli  # noqa: E402
+from c3_dense.errors import CliParser, UserInputError, run_cli, summary  # noqa: E402
 from c3_dense.models import list_models  # noqa: E402
 
 SETS = {
@@ -27,7 +27,7 @@ SETS = {
 
 
 def main(argv=None) -> int:
-    ap = CliParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=summary(__doc__))
     ap.add_argument("--set", choices=sorted(SETS), default="cifar")
     ap.add_argument("--models", nargs="+", help="model names instead of a set")
     ap.add_argument("--no-flops", action="store_true", help="parameters only (fast)")

@@ -20,11 +20,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from c3_dense.errors import CliParser, UserInputError, check_output_file, run_cli  # noqa: E402
+from c3_dense.errors import (CliParser, UserInputError, check_output_file,  # noqa: E402
+                             run_cli, summary)
 
 
 def main(argv=None) -> int:
-    ap = CliParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=summary(__doc__))
     ap.add_argument("checkpoint", help="classification checkpoint (.pth, or a .pkl of arrays)")
     ap.add_argument("out", help="output file (.pkl for detectron2, .pth for mmseg)")
     ap.add_argument("--to", required=True, choices=["detectron2", "mmseg"])

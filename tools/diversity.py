@@ -22,7 +22,7 @@ import torch  # noqa: E402
 
 from c3_dense import DiversityProbe  # noqa: E402
 from c3_dense.errors import (CliParser, UserInputError, check_output_file,  # noqa: E402
-                             positive_int, run_cli)
+                             positive_int, run_cli, summary)
 from c3_dense.models import create, list_models  # noqa: E402
 from c3_dense.weights import check_state_dict_fits, load_torch_file  # noqa: E402
 
@@ -44,7 +44,7 @@ def load_images(folder: str, size: int, limit: int):
 
 
 def main(argv=None) -> int:
-    ap = CliParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=summary(__doc__))
     ap.add_argument("--model", default="resnet18_c3", help="a c3_dense.models name with _c3")
     ap.add_argument("--det-config", help="probe the backbone of a detectron2 C3 model instead")
     ap.add_argument("--weights", help="state_dict (or {'state_dict'|'model': ...}) to load")

@@ -19,7 +19,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from c3_dense.errors import CliParser, UserInputError, check_output_file, run_cli  # noqa: E402
+from c3_dense.errors import (CliParser, UserInputError, check_output_file,  # noqa: E402
+                             run_cli, summary)
 
 
 def run_det(args) -> None:
@@ -72,7 +73,7 @@ def run_cls(args) -> None:
 
 
 def main(argv=None) -> int:
-    ap = CliParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=summary(__doc__))
     sub = ap.add_subparsers(dest="task", required=True)
     det = sub.add_parser("det", help="detection mAP (detectron2 config)")
     det.add_argument("--config-file", required=True, metavar="FILE")

@@ -20,7 +20,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from c3_dense.errors import CliParser, UserInputError, check_output_dir, run_cli  # noqa: E402
+from c3_dense.errors import (CliParser, UserInputError, check_output_dir,  # noqa: E402
+                             run_cli, summary)
 
 
 def _unit_interval(text: str) -> float:
@@ -64,7 +65,7 @@ def infer(args, images, names) -> list:
 
 
 def main(argv=None) -> int:
-    ap = CliParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=summary(__doc__))
     sub = ap.add_subparsers(dest="task", required=True)
     det = sub.add_parser("det", help="detection (detectron2 config)")
     det.add_argument("config", help="detectron2 YAML config the weights were trained with")

@@ -11,11 +11,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from c3_dense.data import demo_root, make_demo_dataset  # noqa: E402
-from c3_dense.errors import CliParser, check_output_dir, run_cli  # noqa: E402
+from c3_dense.errors import CliParser, check_output_dir, run_cli, summary  # noqa: E402
 
 
 def main(argv=None):
-    ap = CliParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=summary(__doc__))
     ap.add_argument("--root", default=None, help="output folder (default: %(default)s → "
                     f"{demo_root()}; detectron2's demo configs read "
                     "$DETECTRON2_DATASETS/c3_demo)")

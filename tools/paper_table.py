@@ -22,7 +22,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from c3_dense.errors import CliParser, UserInputError, check_output_dir, run_cli  # noqa: E402
+from c3_dense.errors import (CliParser, UserInputError, check_output_dir,  # noqa: E402
+                             run_cli, summary)
 
 DEFAULT_VARIANTS = {"cifar100": ["plain", "se", "c3"], "ablation": ["enc_dec", "message", "full"],
                     "depth": []}
@@ -31,7 +32,7 @@ DEFAULT_DEPTHS = {"cifar100": ["20", "56", "110"], "ablation": ["20", "56", "110
 
 
 def main(argv=None) -> int:
-    ap = CliParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=summary(__doc__))
     ap.add_argument("table", choices=["cifar100", "ablation", "depth"])
     ap.add_argument("--data-root", help="folder holding cifar-100-python/")
     ap.add_argument("--demo-data", action="store_true",

@@ -26,7 +26,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from c3_dense.errors import (CliParser, UserInputError, check_output_dir,  # noqa: E402
-                             positive_int, run_cli)
+                             positive_int, run_cli, summary)
 
 
 def load_model(task: str, config: str, weights: str, cfg_options=None):
@@ -135,7 +135,7 @@ def run_curves(args) -> None:
 
 
 def main(argv=None) -> int:
-    ap = CliParser(description=__doc__.splitlines()[0])
+    ap = CliParser(description=summary(__doc__))
     sub = ap.add_subparsers(dest="command", required=True)
 
     try:  # mmseg's own key=value parsing (lists, tuples, nested keys)

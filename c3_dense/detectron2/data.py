@@ -15,7 +15,8 @@ from c3_dense.data import DEMO_CLASSES, demo_root
 from c3_dense.errors import UserInputError
 
 DEMO_DATASETS = ("c3demo_voc_train", "c3demo_voc_test", "c3demo_coco_train", "c3demo_coco_test")
-DEMO_HINT = "make it with `python tools/make_demo_data.py` (or `make demo`)"
+DEMO_HINT = ("make it with `python tools/make_demo_data.py` (or `make demo`); detectron2 reads "
+             "it from $DETECTRON2_DATASETS/c3_demo (default datasets/c3_demo)")
 _JSON_PARSE_LIMIT = 64 << 20  # parse smaller COCO files fully up front; larger: check the start
 
 
