@@ -9,10 +9,9 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
-
 from c3_dense.data import make_demo_dataset
 
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DET = os.path.join("configs", "detectron2", "Demo", "faster_rcnn_R_18_FPN_c3.yaml")
 DET_VOC = os.path.join("configs", "detectron2", "Demo", "faster_rcnn_R_18_FPN_voc.yaml")

@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import pytest
-
-pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -9,10 +9,9 @@ import sys
 
 import numpy as np
 import pytest
-
-pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DET_DEMO = os.path.join(ROOT, "configs", "detectron2", "Demo")
 SEG_DEMO = os.path.join(ROOT, "configs", "mmseg", "demo")

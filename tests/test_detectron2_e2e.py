@@ -7,14 +7,13 @@ import subprocess
 import sys
 
 import pytest
-
-pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
 pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
 
 from c3_dense.data import make_demo_dataset  # noqa: E402
 
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "configs", "detectron2", "Demo")
 FAST = ["SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "(100,)",

@@ -11,8 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
-pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
 pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
@@ -22,6 +20,7 @@ from c3_dense.data.cifar import write_cifar100_like  # noqa: E402
 from c3_dense.models import create  # noqa: E402
 from c3_dense.mmpretrain.engine import build_model, load_config  # noqa: E402
 
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "configs", "mmpretrain")
 CIFAR_C3 = os.path.join(CONFIGS, "cifar100", "resnet20_1xb128-160e_cifar100_c3.py")

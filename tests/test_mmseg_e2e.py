@@ -10,12 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
-
 pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
 
 from c3_dense.data import make_demo_dataset  # noqa: E402
 
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "mmseg", "demo", "deeplabv2_r18-d8_demo_c3.py")
 

@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import pytest
-
-pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
 import real_layouts
 
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 D2 = os.path.join(ROOT, "configs", "detectron2")
 SEG = os.path.join(ROOT, "configs", "mmseg", "deeplabv2")

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -20,8 +20,6 @@ import warnings
 
 import numpy as np
 import pytest
-
-pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 import torch
 
 import real_layouts
@@ -31,6 +29,7 @@ pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs i
 pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
 pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
 
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools")
 CONFIGS = os.path.join(ROOT, "configs")
