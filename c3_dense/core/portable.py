@@ -1,9 +1,11 @@
-"""The C3 block's export path: plain tensor operations that ``torch.jit.script`` compiles and
-``torch.jit.trace`` / ONNX export record with symbolic sizes, so an exported or scripted
-model runs at any input size and computes what the eager block computes.
+"""The C3 block's portable path: plain tensor operations that ``torch.jit.script`` compiles,
+``torch.jit.trace`` / ONNX export record with symbolic sizes and ``torch.compile`` captures
+as one graph, so an exported, scripted or compiled model runs at any input size and computes
+what the eager block computes.
 
 The eager block (:mod:`.c3`, :mod:`.windows`) is faster (autograd Functions, cached index
-plans, grouped S×S matrices), but none of that can be scripted or exported. Here, per call:
+plans, grouped S×S matrices), but none of that can be scripted, exported or compiled. Here,
+per call:
 
 * nearest resizing gathers the source pixels F.interpolate picks, by index tensors computed
   from the sizes (ONNX's own nearest Resize picks other pixels at some sizes);
@@ -17,6 +19,7 @@ from __future__ import annotations
 from typing import List
 
 import torch
+
 
 def nearest_index(size_in: int, size_out: int, device: torch.device) -> torch.Tensor:
     """Source index of each output position of a nearest resize, as F.interpolate's

@@ -34,18 +34,9 @@ from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import get_event_storage
 
 from c3_dense.errors import UserInputError
+from c3_dense.randomness import mixed_seed
 
 logger = logging.getLogger("c3_dense")
-
-_MIX = 0x9E3779B1  # spreads consecutive numbers over the seed space
-
-
-def _mixed_seed(*parts: int) -> int:
-    value = 0
-    for part in parts:
-        value = (value * _MIX + int(part) + 1) % (2 ** 31 - 1)
-    return value
-
 
 class IterationBatchSampler(torchdata.Sampler):
     """Yields, for this process, lists of (dataset index, sample seed), batch after batch,
@@ -63,7 +54,7 @@ class IterationBatchSampler(torchdata.Sampler):
     def _indices(self) -> Iterator[int]:
         epoch = 0
         while True:
-            generator = torch.Generator().manual_seed(_mixed_seed(self.seed, epoch))
+            generator = torch.Generator().manual_seed(mixed_seed(self.seed, epoch))
             yield from torch.randperm(self.size, generator=generator).tolist()
             epoch += 1
 
@@ -83,7 +74,7 @@ class IterationBatchSampler(torchdata.Sampler):
         first = self.start_iter * self.world_size
         for number, batch in enumerate(self._global_batches()):
             if number >= first and number % self.world_size == self.rank:
-                yield [(index, _mixed_seed(self.seed, number, slot))
+                yield [(index, mixed_seed(self.seed, number, slot))
                        for slot, index in enumerate(batch)]
 
 
@@ -101,7 +92,7 @@ class SeededMapDataset(torchdata.Dataset):
     def __getitem__(self, key: Tuple[int, int]):
         index, seed = key
         for attempt in range(len(self.dicts)):
-            seed_all_rng(_mixed_seed(seed, attempt))
+            seed_all_rng(mixed_seed(seed, attempt))
             record = self.dicts[(index + attempt) % len(self.dicts)]
             try:
                 data = self.mapper(copy.deepcopy(record))
@@ -163,4 +154,4 @@ class IterationSeedHook(HookBase):
         self.seed = seed
 
     def before_step(self):
-        seed_all_rng(_mixed_seed(self.seed, self.trainer.iter, comm.get_rank()))
+        seed_all_rng(mixed_seed(self.seed, self.trainer.iter, comm.get_rank()))

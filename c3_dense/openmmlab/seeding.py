@@ -27,16 +27,7 @@ from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.registry import FUNCTIONS, HOOKS
 
-_MIX = 0x9E3779B1  # spreads consecutive numbers over the seed space
-
-
-def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """One 32-bit seed from the run's seed, the epoch and the process rank."""
-    value = 0
-    for part in (seed, epoch, rank):
-        value = (value * _MIX + int(part) + 1) % (2 ** 32)
-    return value
-
+from c3_dense.randomness import mixed_seed
 
 @HOOKS.register_module()
 class EpochSeedHook(Hook):
@@ -46,7 +37,7 @@ class EpochSeedHook(Hook):
     priority = "VERY_HIGH"
 
     def before_train_epoch(self, runner) -> None:
-        seed = epoch_seed(runner.seed, runner.epoch, get_rank())
+        seed = mixed_seed(runner.seed, runner.epoch, get_rank())
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
