@@ -194,6 +194,9 @@ def test_every_config_builds_its_model(config):
     (["MODEL.C3.WINDOWS", "[16, 8]"], "MODEL.C3.WINDOWS has 2 entries for 3"),
     (["MODEL.C3.SPATIAL_MODE", "crop"], "MODEL.C3.SPATIAL_MODE"),
     (["MODEL.SE.STAGES", "['res1']"], "MODEL.SE.STAGES"),
+    (["SOLVER.MAX_ITER"], "overrides come in KEY VALUE pairs"),
+    (["MODEL.C3", "[4]"], "override MODEL.C3 names a section.*WINDOWS"),
+    (["MODEL.C3.WINDOWS.FIRST", "4"], "unknown config key MODEL.C3.WINDOWS.FIRST"),
 ])
 def test_bad_c3_config_is_one_clear_error(opts, match):
     config = os.path.join(CONFIGS, "Demo", "faster_rcnn_R_18_FPN_c3.yaml")

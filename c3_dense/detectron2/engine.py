@@ -46,25 +46,26 @@ def setup_cfg(config_file: str, opts: Iterable[str] = (), freeze: bool = True) -
     if not os.path.isfile(config_file):
         raise UserInputError(f"config file {config_file} not found; pass an existing YAML "
                              "(see configs/detectron2/)")
+    opts = list(opts)
+    if len(opts) % 2:
+        raise UserInputError(f"overrides come in KEY VALUE pairs, got {len(opts)} words "
+                             f"({' '.join(opts[-2:])} ...); give a value for each key")
     try:
-        cfg.merge_from_file(config_file)
-        cfg.merge_from_list(list(opts))
+        loaded = CfgNode.load_yaml_with_base(config_file, allow_unsafe=True)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserInputError(f"config {getattr(mark, 'name', config_file)} is not valid YAML"
                              f"{where} ({problem}); fix the file") from None
+    _check_keys(cfg, loaded, opts, config_file)
+    try:
+        cfg.merge_from_file(config_file)
+        cfg.merge_from_list(opts)
     except (KeyError, AssertionError, ValueError) as exc:
-        # yacs: KeyError from files, AssertionError from overrides (odd counts), ValueError
-        # for a value of the wrong type.
-        message = str(exc).strip("'\"")
-        match = re.search(r"Non-existent (?:config )?key: (\S+)", message)
-        if not match:
-            raise UserInputError(f"bad config value or override: {message}") from None
-        raise UserInputError(f"unknown config key {match.group(1)} in {config_file} or the "
-                             f"overrides; check its spelling{_known_keys(cfg, match.group(1))}"
-                             ) from None
+        # What is left: a value of the wrong type (or a renamed key) as yacs words it.
+        first_line = str(exc).strip("'\"").splitlines()[0]
+        raise UserInputError(f"bad config value or override: {first_line}") from None
     try:
         check_c3_se_config(cfg)
     except ValueError as exc:
@@ -73,6 +74,58 @@ def setup_cfg(config_file: str, opts: Iterable[str] = (), freeze: bool = True) -
     if freeze:
         cfg.freeze()
     return cfg
+
+
+def _check_keys(cfg: CfgNode, loaded: CfgNode, opts: list, config_file: str) -> None:
+    """Every key of the file and the overrides is one of ``cfg``'s, and overrides set values,
+    not sections. Found here by walking the defaults rather than read back from yacs's
+    messages after a failed merge."""
+    unknown = _unknown_key(cfg, loaded) or next(
+        (key for key in opts[0::2] if _unknown_key(cfg, _nested(key))), None)
+    if unknown:
+        raise UserInputError(f"unknown config key {unknown} in {config_file} or the "
+                             f"overrides; check its spelling{_known_keys(cfg, unknown)}")
+    for key in opts[0::2]:
+        node = cfg
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, CfgNode) else None
+        if isinstance(node, CfgNode):
+            raise UserInputError(f"override {key} names a section, not a value; set one of its "
+                                 f"keys ({', '.join(sorted(node.keys()))})")
+
+
+def _nested(dotted: str) -> dict:
+    """``"A.B.C"`` as ``{"A": {"B": {"C": None}}}``, for :func:`_unknown_key`."""
+    tree: dict = {}
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = None
+    return tree
+
+
+def _unknown_key(root: CfgNode, tree: dict) -> Optional[str]:
+    """The first dotted key of ``tree`` that ``root`` (the defaults) lacks, or None. Keys the
+    defaults mark deprecated or renamed are yacs's to handle (it warns or names the new key);
+    a node that allows new keys takes anything."""
+    pending = [(root, tree, "")]
+    while pending:
+        node, branch, prefix = pending.pop(0)
+        for key, value in branch.items():
+            full = prefix + key
+            if not prefix and key in ("_BASE_", "VERSION"):
+                continue
+            if key not in node:
+                if node.is_new_allowed() or root.key_is_renamed(full) \
+                        or root.key_is_deprecated(full):
+                    continue
+                return full
+            if isinstance(value, dict):
+                if not isinstance(node[key], CfgNode):
+                    return full + "." + next(iter(value))  # a key under a value
+                pending.append((node[key], value, full + "."))
+    return None
 
 
 def _known_keys(cfg: CfgNode, key: str) -> str:
