@@ -5,7 +5,7 @@ Accepted inputs (a state dict, or a checkpoint holding one under ``state_dict`` 
 
 * mmpretrain classifiers trained here (``tools/train_cls.py``): keys ``backbone.*`` of
   ``ResNet`` / ``C3ResNet`` / ``ResNetSE`` (7×7 stem) or ``ResNetV1c`` / ``C3ResNetV1c`` /
-  ``ResNetV1cSE`` (deep stem);
+  ``SEResNetV1c`` (deep stem);
 * torchvision ResNets and :mod:`c3_dense.models`' ImageNet ResNets (the same names without
   the prefix: ``conv1``, ``bn1``, ``layerN.i.*``; C3 as ``layerN.c3.*``).
 

@@ -101,6 +101,17 @@ def test_every_shipped_config_builds_its_model():
         assert any(".se." in k for k in keys) == path.endswith("_se.py"), path
 
 
+def test_the_earlier_se_name_builds_the_same_network_with_a_deprecation_line(capfd):
+    from mmpretrain.registry import MODELS
+    new = MODELS.build(dict(type="SEResNetV1c", depth=18))
+    assert "deprecated" not in "".join(capfd.readouterr())
+    old = MODELS.build(dict(type="ResNetV1cSE", depth=18))
+    assert "'ResNetV1cSE' is deprecated: it is now 'SEResNetV1c'" in "".join(capfd.readouterr())
+    assert isinstance(old, type(new))
+    assert {k: v.shape for k, v in old.state_dict().items()} == \
+        {k: v.shape for k, v in new.state_dict().items()}
+
+
 def test_train_resume_and_evaluate_on_cifar_format_data(cifar, trained):
     assert sorted(os.path.basename(p) for p in glob.glob(str(trained / "epoch_*.pth"))) == [
         "epoch_1.pth", "epoch_2.pth"]

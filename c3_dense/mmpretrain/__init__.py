@@ -9,8 +9,10 @@ mmpretrain's registries, to pretrain C3 networks with mmengine's Runner
   no zero_init when training from scratch). Their layer and C3 keys (``layerN.c3.*``) are
   those of mmseg's ``C3ResNetV1c``; the deep stem's differ (mmpretrain's ConvModules), which
   ``tools/convert_weights.py --to mmseg`` renames.
-* ``ResNetSE`` / ``ResNetV1cSE``: the same two ResNets with SE in every block, keys as the
-  detectron2 / mmseg SE backbones after conversion.
+* ``ResNetSE`` / ``SEResNetV1c``: the same two ResNets with SE in every block, keys as the
+  detectron2 / mmseg SE backbones after conversion (``ResNetSE`` is not ``SEResNet``: that
+  name is mmpretrain's own SE-ResNet, with other keys; ``ResNetV1cSE`` is the deprecated
+  earlier name of ``SEResNetV1c``).
 * ``LocalCIFAR100``: CIFAR-100 from the standard ``cifar-100-python/`` folder; it never
   downloads and never runs code from the pickles.
 
@@ -28,7 +30,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("c3_dense.mmpretrain needs mmpretrain 1.x, mmengine and mmcv: run "
                       "`make test` (it installs them) or pip install mmpretrain==1.2.0") from exc
 
-from .backbones import C3CifarResNet, C3ResNet, C3ResNetV1c, ResNetSE, ResNetV1cSE  # noqa: E402
+from .backbones import (C3CifarResNet, C3ResNet, C3ResNetV1c, ResNetSE,  # noqa: E402
+                        ResNetV1cSE, SEResNetV1c)
 from .datasets import LocalCIFAR100  # noqa: E402
 
-__all__ = ["C3CifarResNet", "C3ResNet", "C3ResNetV1c", "ResNetSE", "ResNetV1cSE", "LocalCIFAR100"]
+__all__ = ["C3CifarResNet", "C3ResNet", "C3ResNetV1c", "ResNetSE", "SEResNetV1c", "ResNetV1cSE",
+           "LocalCIFAR100"]

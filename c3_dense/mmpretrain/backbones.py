@@ -1,12 +1,14 @@
 """Classification backbones for mmpretrain's MODELS registry (see the package docstring)."""
 from __future__ import annotations
 
+import logging
 from typing import Optional, Sequence
 
 import torch
 import torch.utils.checkpoint as cp
 from mmpretrain.models.backbones import ResNet, ResNetV1c
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
+from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 
 from c3_dense import SEBlock
@@ -123,7 +125,19 @@ class ResNetSE(NewBlocksTrain, ResNet):
 
 
 @MODELS.register_module()
-class ResNetV1cSE(NewBlocksTrain, ResNetV1c):
-    """mmpretrain's ResNetV1c with SE in every block; converts to mmseg's SEResNetV1c."""
+class SEResNetV1c(NewBlocksTrain, ResNetV1c):
+    """mmpretrain's ResNetV1c with SE in every block; converts to mmseg's ``SEResNetV1c``
+    (the same network under the same name in mmseg's registry)."""
 
     arch_settings = _SE_ARCH
+
+
+@MODELS.register_module()
+class ResNetV1cSE(SEResNetV1c):
+    """The earlier name of :class:`SEResNetV1c`, accepted with a deprecation line."""
+
+    def __init__(self, *args, **kwargs):
+        print_log("backbone type 'ResNetV1cSE' is deprecated: it is now 'SEResNetV1c' (the "
+                  "name mmseg's registry uses too); rename it in the config",
+                  logger="current", level=logging.WARNING)
+        super().__init__(*args, **kwargs)
