@@ -1,5 +1,33 @@
 """c3_dense: Cross-channel Communication (C3, NeurIPS 2019) blocks for dense prediction."""
+import ast
+import os
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def _tools():
+    """c3_dense.cli.TOOLS, read without importing the package (torch may not be there yet)."""
+    with open(os.path.join(HERE, "c3_dense", "cli", "__init__.py"), encoding="utf-8") as f:
+        for node in ast.parse(f.read()).body:
+            if isinstance(node, ast.Assign) and node.targets[0].id == "TOOLS":
+                return ast.literal_eval(node.value)
+    raise RuntimeError("c3_dense/cli/__init__.py has no TOOLS")
+
+
+class BuildWithConfigs(build_py):
+    """Copies configs/ into the package as c3_dense/.mim/configs (OpenMMLab's place for a
+    package's configs, where c3_dense.model_zoo finds them in an installed wheel)."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "c3_dense", ".mim", "configs")
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        shutil.copytree(os.path.join(HERE, "configs"), target,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 DETECTRON2 = [
     # detectron2 itself is not on PyPI under its own name: install it from source, or let
@@ -29,6 +57,9 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["c3_dense", "c3_dense.*"]),
     python_requires=">=3.9",
+    cmdclass={"build_py": BuildWithConfigs},
+    entry_points={"console_scripts": [f"c3-{t.replace('_', '-')} = c3_dense.cli.{t}:main"
+                                      for t in _tools()]},
     # The core needs only torch; setuptools<81 keeps pkg_resources for detectron2/mmengine.
     install_requires=["torch>=2.0", "torchvision", "numpy"],
     extras_require={

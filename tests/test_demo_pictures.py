@@ -102,7 +102,7 @@ def test_detectron2_log_of_a_resumed_run_and_of_a_run_trained_again(tmp_path):
 
 
 def test_report_refuses_missing_pictures_and_escapes(tmp_path):
-    from c3_dense.analysis.report import Report
+    from c3_dense.cli.demo_report import Report
     page = Report("a <b> page")
     page.table(["model", "AP"], [["<plain>", "1.0"]])
     page.picture("pictures/x.png", "x")

@@ -162,8 +162,11 @@ def main() -> int:
 
     @step("c3_dense")
     def _pkg():
+        # Installed from this checkout, with its console scripts (c3-train-det, ...).
         if importable(py, "import c3_dense, os, sys; "
-                          f"sys.exit(os.path.dirname(os.path.dirname(c3_dense.__file__)) != {ROOT!r})"):
+                          f"sys.exit(os.path.dirname(os.path.dirname(c3_dense.__file__)) != {ROOT!r}"
+                          " or not os.path.exists(os.path.join(os.path.dirname(sys.executable),"
+                          " 'c3-train-det')))"):
             return False
         run(pip + ["--no-deps", "--no-build-isolation", "-e", ROOT], "c3_dense",
             "see the pip error above")

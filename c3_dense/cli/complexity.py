@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Print the paper-style complexity table: params (M) and FLOPs for plain / +SE / +C3.
 
     python tools/complexity.py                 # the CIFAR-100 table of the paper
@@ -8,15 +7,12 @@
 """
 from __future__ import annotations
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from c3_dense.analysis import complexity_rows  # noqa: E402
-from c3_dense.analysis.complexity import __doc__ as CONVENTION  # noqa: E402
-from c3_dense.errors import CliParser, UserInputError, run_cli, summary  # noqa: E402
-from c3_dense.models import list_models  # noqa: E402
+from c3_dense.analysis import complexity_rows
+from c3_dense.analysis.complexity import __doc__ as CONVENTION
+from c3_dense.errors import CliParser, UserInputError, run_cli, summary
+from c3_dense.models import list_models
 
 SETS = {
     "cifar": [f"{b}{s}" for b in ("cifar_resnet20", "cifar_resnet56", "cifar_resnet110",

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Turn a classification checkpoint (plain or C3 ResNet: trained with tools/train_cls.py,
 torchvision's, or c3_dense.models') into a detectron2 or an mmseg backbone checkpoint.
 
@@ -18,9 +17,7 @@ import os
 import pickle
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from c3_dense.errors import (CliParser, UserInputError, check_output_file,  # noqa: E402
+from c3_dense.errors import (CliParser, UserInputError, check_output_file,
                              run_cli, summary)
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """`make demo`: plain vs C3 on the embedded demo data, on this machine's CPU.
 
 1. Writes the demo data (digits on photographs; VOC layout, COCO JSON, palette PNG labels).
@@ -25,18 +24,17 @@ import sys
 import time
 import warnings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from c3_dense.model_zoo import configs_root
 
-DET_CONFIGS = os.path.join(ROOT, "configs", "detectron2", "Demo")
-SEG_CONFIGS = os.path.join(ROOT, "configs", "mmseg", "demo")
+DET_CONFIGS = os.path.join(configs_root(), "detectron2", "Demo")
+SEG_CONFIGS = os.path.join(configs_root(), "mmseg", "demo")
 
 
 class Job:
     """One command of the demo: its full output goes to ``log``; progress is parsed from it."""
 
-    def __init__(self, label: str, cmd, total: int, log: str):
-        self.label, self.cmd, self.total, self.log = label, cmd, total, log
+    def __init__(self, label: str, cmd, total: int, log: str, cwd: str):
+        self.label, self.cmd, self.total, self.log, self.cwd = label, cmd, total, log, cwd
         self.iteration, self.loss, self.state, self.returncode = 0, "", "starting", None
         self.start = self.end = 0.0
 
@@ -47,7 +45,7 @@ class Job:
                    OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         self.start = time.time()
         with open(self.log, "w") as log:
-            proc = subprocess.Popen(self.cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
             for line in proc.stdout:
                 log.write(line)
@@ -108,17 +106,17 @@ def run_detection(quick: bool, out_root: str) -> list:
     def job(label, config, untrained=False):
         out = os.path.join(out_root, "output", "demo", f"det_{label.lower()}")
         # The demo retrains into its own output folders each time (--overwrite).
-        cmd = [sys.executable, os.path.join("tools", "train_det.py"), "--config-file",
+        cmd = [sys.executable, "-m", "c3_dense", "train_det", "--config-file",
                os.path.join(DET_CONFIGS, config), "--overwrite", "OUTPUT_DIR", out]
         if untrained:
-            cmd.insert(2, "--eval-only")
+            cmd.insert(4, "--eval-only")
             cmd += ["MODEL.WEIGHTS", ""]
         elif quick:
             cmd += ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({iters - 1},)",
                     "SOLVER.WARMUP_ITERS", "1", "SOLVER.CHECKPOINT_PERIOD", str(iters // 2),
                     "TEST.EVAL_PERIOD", str(iters // 2)]
         return Job(f"det {label}", cmd, 1 if untrained else iters,
-                   os.path.join(out, "demo_stdout.log"))
+                   os.path.join(out, "demo_stdout.log"), out_root)
 
     rows = []
     for jobs in ([job("untrained", "faster_rcnn_R_18_FPN.yaml", untrained=True)],
@@ -143,18 +141,20 @@ def run_segmentation(quick: bool, out_root: str) -> list:
     train, evaluate = [], []
     for label, config in runs:
         config = os.path.join(SEG_CONFIGS, config)
-        cmd = [sys.executable, os.path.join("tools", "train_seg.py"), config, "--work-dir",
+        cmd = [sys.executable, "-m", "c3_dense", "train_seg", config, "--work-dir",
                work[label], "--overwrite", "--cfg-options", *seg_data_options(demo_root())]
         if quick:
             cmd += [f"train_cfg.max_iters={iters}", f"train_cfg.val_interval={iters // 2}",
                     f"default_hooks.checkpoint.interval={iters // 2}",
                     "default_hooks.logger.interval=1", f"param_scheduler.0.end={iters}"]
-        train.append(Job(f"seg {label}", cmd, iters, os.path.join(work[label], "demo_stdout.log")))
-        cmd = [sys.executable, os.path.join("tools", "eval.py"), "seg", config,
+        train.append(Job(f"seg {label}", cmd, iters, os.path.join(work[label], "demo_stdout.log"),
+                         out_root))
+        cmd = [sys.executable, "-m", "c3_dense", "eval", "seg", config,
                os.path.join(work[label], f"iter_{iters}.pth"), "--work-dir", work[label],
                "--out", os.path.join(work[label], "eval_metrics.json"),
                "--cfg-options", *seg_data_options(demo_root())]
-        evaluate.append(Job(f"seg {label} eval", cmd, 1, os.path.join(work[label], "demo_eval.log")))
+        evaluate.append(Job(f"seg {label} eval", cmd, 1, os.path.join(work[label], "demo_eval.log"),
+                            out_root))
     if not (run_jobs(train) and run_jobs(evaluate)):
         return []
     rows = []
@@ -277,7 +277,7 @@ def make_pictures(out_root: str, det: bool, seg: bool, det_iters: int) -> list:
 def write_report(out_root: str, det_rows: list, seg_rows: list, seg_classes: dict,
                  sections: list, minutes: float, quick: bool) -> str:
     """output/demo/report.html: the tables and pictures of this run."""
-    from c3_dense.analysis.report import Report
+    from c3_dense.cli.demo_report import Report
 
     page = Report("c3_dense demo: plain vs C3 on digits-on-photographs")
     page.paragraph(
@@ -314,8 +314,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=["det", "seg"])
     ap.add_argument("--quick", action="store_true", help="a few iterations only (smoke test)")
-    ap.add_argument("--out-root", default=ROOT,
-                    help="where output/demo and work_dirs/demo go (default: the repository)")
+    ap.add_argument("--out-root", default=os.getcwd(),
+                    help="where output/demo and work_dirs/demo go (default: the current "
+                         "folder; `make demo` runs in the repository)")
     args = ap.parse_args(argv)
     # The frameworks' import-time warnings (pkg_resources, mmcv-lite's missing ops) are noise
     # here; the training runs below get PYTHONWARNINGS=ignore for the same reason.

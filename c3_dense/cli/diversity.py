@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Channel diversity in and out of every C3 block of a model (the paper's analysis, §4).
 
     python tools/diversity.py --model resnet18_c3 [--weights W.pth] [--images DIR] [--method paper|authors]
@@ -15,16 +14,14 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from c3_dense import DiversityProbe  # noqa: E402
-from c3_dense.errors import (CliParser, UserInputError, check_output_file,  # noqa: E402
+from c3_dense import DiversityProbe
+from c3_dense.errors import (CliParser, UserInputError, check_output_file,
                              positive_int, run_cli, summary)
-from c3_dense.models import create, list_models  # noqa: E402
-from c3_dense.weights import check_state_dict_fits, load_torch_file  # noqa: E402
+from c3_dense.models import create, list_models
+from c3_dense.weights import check_state_dict_fits, load_torch_file
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Evaluate a trained model: mAP for detection (detectron2), mIoU for segmentation (mmseg),
 top-1 / top-5 for classification (mmpretrain).
 
@@ -17,9 +16,7 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from c3_dense.errors import (CliParser, UserInputError, check_output_file,  # noqa: E402
+from c3_dense.errors import (CliParser, UserInputError, check_output_file,
                              run_cli, summary)
 
 

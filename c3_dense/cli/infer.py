@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Run a trained detector or segmentor on your own images: drawn predictions and raw JSON.
 
     python tools/infer.py det CONFIG.yaml WEIGHTS.pth IMAGE_OR_FOLDER... --out DIR [--score-thresh 0.5] [KEY VALUE ...]
@@ -18,10 +17,8 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from c3_dense.errors import (CliParser, UserInputError, check_output_dir,  # noqa: E402
-                             run_cli, summary)
+from c3_dense.model_zoo import resolve_config
+from c3_dense.errors import CliParser, check_output_dir, run_cli, summary
 
 
 def _unit_interval(text: str) -> float:
@@ -90,8 +87,7 @@ def main(argv=None) -> int:
 
     def body():
         args = ap.parse_args(argv)
-        if not os.path.isfile(args.config):
-            raise UserInputError(f"config file {args.config} not found")
+        args.config = resolve_config(args.config)  # a file, or a shipped config's name
         from c3_dense.data.images import find_images, unique_stems
         images = find_images(args.inputs)  # every input checked before the model loads
         check_output_dir(args.out, "--out")

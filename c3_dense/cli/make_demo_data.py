@@ -1,17 +1,13 @@
-#!/usr/bin/env python
 """Write the demo data set (digits on photographs; VOC layout + COCO JSON + palette PNG labels).
 
     python tools/make_demo_data.py [--root DIR] [--force]
 
 Default root: $DETECTRON2_DATASETS/c3_demo (datasets/c3_demo).
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from c3_dense.data import demo_root, make_demo_dataset  # noqa: E402
-from c3_dense.errors import CliParser, check_output_dir, run_cli, summary  # noqa: E402
+from c3_dense.data import demo_root, make_demo_dataset
+from c3_dense.errors import CliParser, check_output_dir, run_cli, summary
 
 
 def main(argv=None):

@@ -1,5 +1,5 @@
-"""The paper's CIFAR-100 tables as runnable grids (``tools/paper_table.py``): every network ×
-variant × seed is one ``tools/train_cls.py`` run (a process of its own, or ``torchrun`` with
+"""The runner behind ``tools/paper_table.py``: the paper's CIFAR-100 tables as grids. Every
+network × variant × seed is one ``train_cls`` run (a process of its own, or ``torchrun`` with
 several GPUs) into its own work dir; finished runs are kept and skipped, unfinished ones
 resumed. The final top-1/top-5 come from each run's last validation (the paper reports the
 final epoch's accuracy); the table puts mean ± std over seeds and parameter counts beside the
@@ -19,9 +19,9 @@ from typing import Dict, List, Optional, Sequence
 from c3_dense.analysis.complexity import PAPER_CIFAR100, count_params
 from c3_dense.analysis.paper_tables import ABLATION_TOP1, CIFAR100_TOP1
 from c3_dense.errors import UserInputError
+from c3_dense.model_zoo import configs_root
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CIFAR_CONFIGS = os.path.join(ROOT, "configs", "mmpretrain", "cifar100")
+CIFAR_CONFIGS = os.path.join(configs_root(), "mmpretrain", "cifar100")
 TABLES = ("cifar100", "ablation", "depth")
 VARIANT_SUFFIX = {"plain": "", "se": "_se", "c3": "_c3"}
 
@@ -120,7 +120,7 @@ def run_grid(runs: List[Run], work_dir: str, epochs: int, data_root: str, gpus: 
             options[f"{loader}.dataset.verify_md5"] = verify_md5
         if gpus > 1:  # the recipe's batch of 128 is the total: split it over the GPUs
             options["train_dataloader.batch_size"] = max(1, 128 // gpus)
-        args = [os.path.join(ROOT, "tools", "train_cls.py"), run.config, "--work-dir", out,
+        args = ["-m", "c3_dense", "train_cls", run.config, "--work-dir", out,
                 "--cfg-options"] + [f"{k}={v}" for k, v in options.items()] + list(extra_options)
         if _finished(out, epochs):
             log(f"[{i}/{len(runs)}] {run.name}: finished earlier, kept")
@@ -130,7 +130,7 @@ def run_grid(runs: List[Run], work_dir: str, epochs: int, data_root: str, gpus: 
                         str(gpus)] if gpus > 1 else [sys.executable])
             log(f"[{i}/{len(runs)}] {run.name}: training {epochs} epochs in {out}")
             launcher = ["--launcher", "pytorch"] if gpus > 1 else []
-            proc = subprocess.run(command + args[:1] + resume + launcher + args[1:],
+            proc = subprocess.run(command + args[:4] + resume + launcher + args[4:],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 lines = proc.stderr.strip().splitlines() or ["no output"]
@@ -148,7 +148,7 @@ def run_grid(runs: List[Run], work_dir: str, epochs: int, data_root: str, gpus: 
 
 
 def _param_count(run: Run) -> int:
-    from .engine import build_model, load_config
+    from c3_dense.mmpretrain.engine import build_model, load_config
 
     return count_params(build_model(load_config(run.config, dict(run.options)), run.config))
 

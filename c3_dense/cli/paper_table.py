@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Train one of the paper's CIFAR-100 tables and print our numbers beside the paper's.
 
     python tools/paper_table.py cifar100 --data-root data/cifar100            # 3 × 3 × 3 seeds
@@ -20,9 +19,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from c3_dense.errors import (CliParser, UserInputError, check_output_dir,  # noqa: E402
+from c3_dense.errors import (CliParser, UserInputError, check_output_dir,
                              run_cli, summary)
 
 DEFAULT_VARIANTS = {"cifar100": ["plain", "se", "c3"], "ablation": ["enc_dec", "message", "full"],
@@ -55,7 +52,7 @@ def main(argv=None) -> int:
             raise UserInputError("give --data-root DIR (with cifar-100-python/) or --demo-data")
         work_dir = args.work_dir or os.path.join("work_dirs", f"paper_{args.table}")
         check_output_dir(work_dir, "--work-dir")
-        from c3_dense.mmpretrain.grid import grid, run_grid, table
+        from c3_dense.cli.paper_grid import grid, run_grid, table
 
         runs = grid(args.table, args.depths or DEFAULT_DEPTHS[args.table],
                     args.variants or DEFAULT_VARIANTS[args.table], args.seeds)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Train a classifier with mmpretrain's tools/train.py command line (mmengine Runner).
 
     python tools/train_cls.py configs/mmpretrain/cifar100/resnet56_1xb128-160e_cifar100_c3.py
@@ -8,12 +7,9 @@
 """
 from __future__ import annotations
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from c3_dense.openmmlab.cli import train_main  # noqa: E402
+from c3_dense.openmmlab.cli import train_main
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Train (or evaluate) Faster R-CNN with C3/SE ResNet backbones in detectron2.
 
 detectron2's own command line:
@@ -14,23 +13,23 @@ Final metrics are written to OUTPUT_DIR/final_metrics.json.
 """
 from __future__ import annotations
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from detectron2.engine import default_argument_parser, default_setup, launch
 
-from detectron2.engine import default_argument_parser, default_setup, launch  # noqa: E402
-
-import c3_dense.detectron2  # noqa: E402,F401  (registers the backbones and demo data)
-from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate,  # noqa: E402
+import c3_dense.detectron2  # noqa: F401  (registers the backbones and demo data)
+from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate,
                                         finished_run_files, load_model, per_dataset,
                                         run_seed, setup_cfg, start_metrics_anew,
                                         write_metrics)
-from c3_dense.errors import CliParser, UserInputError, check_output_dir, run_cli  # noqa: E402
+from c3_dense.model_zoo import resolve_config
+from c3_dense.errors import CliParser, UserInputError, check_output_dir, run_cli
 
 
 def check(args):
     """Config, device and data checks (UserInputError); returns the frozen config."""
+    # A shipped config's name becomes its path here: detectron2's default_setup reads it too.
+    args.config_file = resolve_config(args.config_file)
     cfg = setup_cfg(args.config_file, args.opts)
     # The data first: a user on a machine without CUDA needs to hear about missing data as
     # much as about the device, and the data are the longer fix.
@@ -66,7 +65,8 @@ def setup(args):
     return cfg
 
 
-def main(args):
+def worker(args):
+    """One process of the run (detectron2's launch starts one per GPU)."""
     cfg = setup(args)
     if args.eval_only:
         results = evaluate(cfg, load_model(cfg))
@@ -81,7 +81,7 @@ def main(args):
     return results
 
 
-def run(argv=None) -> int:
+def main(argv=None) -> int:
     # detectron2's own arguments, with bad ones reported as one error line.
     parser = CliParser(parents=[default_argument_parser()], add_help=False,
                        description=__doc__.splitlines()[0])
@@ -101,11 +101,11 @@ def run(argv=None) -> int:
             if start_metrics_anew(cfg.OUTPUT_DIR):  # before any worker's writer opens it
                 print(f"--overwrite: {cfg.OUTPUT_DIR}/metrics.json of the earlier run removed; "
                       "the new run's records start it anew")
-        launch(main, args.num_gpus, num_machines=args.num_machines,
+        launch(worker, args.num_gpus, num_machines=args.num_machines,
                machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
 
     return run_cli(check_then_launch)
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())

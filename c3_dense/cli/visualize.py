@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Pictures of trained models: predictions side by side, C3's effect on channels, channel
 diversity, training curves. Each subcommand writes PNGs (and the numbers as JSON).
 
@@ -23,16 +22,14 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from c3_dense.errors import (CliParser, UserInputError, check_output_dir,  # noqa: E402
+from c3_dense.model_zoo import resolve_config
+from c3_dense.errors import (CliParser, UserInputError, check_output_dir,
                              positive_int, run_cli, summary)
 
 
 def load_model(task: str, config: str, weights: str, cfg_options=None):
     """The predictor of ``task`` for a config and its weights (checked)."""
-    if not os.path.isfile(config):
-        raise UserInputError(f"config file {config} not found")
+    config = resolve_config(config)  # a file, or a shipped config's name
     if task == "det":
         if cfg_options:
             raise UserInputError("--cfg-options is for mmseg configs; detectron2 finds its "

@@ -23,6 +23,7 @@ from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
 from c3_dense.errors import UserInputError
+from c3_dense.model_zoo import resolve_config
 from c3_dense.weights import (UnreadableWeightsFile, checkpoint_origin, describe_c3_misfit,
                               first_readable, is_new_block_key, load_torch_file,
                               load_weights_pickle, resume_candidates, run_checkpoints,
@@ -43,9 +44,7 @@ def setup_cfg(config_file: str, opts: Iterable[str] = (), freeze: bool = True) -
     unknown keys and bad C3 settings become UserInputError."""
     cfg = get_cfg()
     add_c3_config(cfg)
-    if not os.path.isfile(config_file):
-        raise UserInputError(f"config file {config_file} not found; pass an existing YAML "
-                             "(see configs/detectron2/)")
+    config_file = resolve_config(config_file)  # a file, or a shipped config's name
     opts = list(opts)
     if len(opts) % 2:
         raise UserInputError(f"overrides come in KEY VALUE pairs, got {len(opts)} words "

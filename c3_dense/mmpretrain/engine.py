@@ -22,7 +22,7 @@ IMAGE_FOLDER_LAYOUT = ("class folders (train/<class>/*.JPEG, val/<class>/*.JPEG)
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None):
     """mmengine Config of an mmpretrain config (see :func:`c3_dense.openmmlab.engine.load_config`),
     its top-k accuracies limited to the head's number of classes."""
-    cfg = runner_engine.load_config(path, cfg_options, work_dir, configs="configs/mmpretrain/")
+    cfg = runner_engine.load_config(path, cfg_options, work_dir)
     topk_within_classes(cfg)
     return cfg
 

@@ -21,7 +21,7 @@ DEMO_HINT = "for the demo data run `python tools/make_demo_data.py` (or `make de
 
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None):
     """mmengine Config of an mmseg config (see :func:`c3_dense.openmmlab.engine.load_config`)."""
-    return runner_engine.load_config(path, cfg_options, work_dir, configs="configs/mmseg/")
+    return runner_engine.load_config(path, cfg_options, work_dir)
 
 
 def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: str = "none",

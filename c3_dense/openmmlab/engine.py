@@ -14,6 +14,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 
 from c3_dense.errors import UserInputError, check_output_dir
+from c3_dense.model_zoo import resolve_config
 from c3_dense.weights import (checkpoint_origin, describe_misfit, first_readable,
                               load_torch_file, resume_candidates, run_checkpoints,
                               windows_of_weights)
@@ -31,16 +32,13 @@ RUNNER_KEYS = {
 }
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
-                configs: str = "configs/"):
+def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None):
     """mmengine Config from ``path`` (+ ``--cfg-options``), with ``work_dir`` resolved the way
-    OpenMMLab's tools do (argument > config > ./work_dirs/<config name>). ``configs``: where
-    the shipped configs are, for the error message."""
+    OpenMMLab's tools do (argument > config > ./work_dirs/<config name>). ``path`` may also
+    name a shipped config (:func:`c3_dense.model_zoo.get_config_file`)."""
     from mmengine.config import Config
 
-    if not os.path.isfile(path):
-        raise UserInputError(f"config file {path} not found; pass an existing config "
-                             f"(see {configs})")
+    path = resolve_config(path)  # a file, or a shipped config's name
     try:
         cfg = Config.fromfile(path)
     except Exception as exc:  # mmengine raises many kinds for broken configs

@@ -1,0 +1,71 @@
+"""The shipped configs, found wherever c3_dense is: in a source checkout (``configs/``) or in
+an installed wheel (``c3_dense/.mim/configs``, where OpenMMLab's ``mim`` looks for a package's
+configs)::
+
+    from c3_dense import model_zoo
+    model_zoo.get_config_file("detectron2/PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml")
+    model_zoo.get_config_file("PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml")   # the same file
+    model_zoo.list_configs("mmseg")
+
+The command lines take such a name wherever they take a config path (a path that exists on
+disk is used as it is).
+"""
+from __future__ import annotations
+
+import os
+from typing import List, Optional
+
+from .errors import UserInputError
+
+FRAMEWORKS = ("detectron2", "mmseg", "mmpretrain")
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def configs_root() -> str:
+    """The folder holding ``detectron2/``, ``mmseg/`` and ``mmpretrain/`` configs."""
+    for candidate in (os.path.join(_PACKAGE, ".mim", "configs"),        # a wheel
+                      os.path.join(os.path.dirname(_PACKAGE), "configs")):  # a checkout
+        if os.path.isdir(os.path.join(candidate, "detectron2")):
+            return candidate
+    raise UserInputError(f"no configs found beside {_PACKAGE}: reinstall c3_dense from its "
+                         "wheel or run from a checkout of the repository")
+
+
+def list_configs(framework: Optional[str] = None) -> List[str]:
+    """Names of the shipped configs (``framework/...``), bases excluded, sorted."""
+    root = configs_root()
+    names = []
+    for fw in ([framework] if framework else FRAMEWORKS):
+        for folder, dirs, files in os.walk(os.path.join(root, fw)):
+            dirs[:] = sorted(d for d in dirs if d != "_base_")
+            names += [os.path.relpath(os.path.join(folder, f), root).replace(os.sep, "/")
+                      for f in files if f.endswith((".yaml", ".py")) and not
+                      f.startswith(("Base-", "__"))]
+    return sorted(names)
+
+
+def get_config_file(name: str) -> str:
+    """The absolute path of the shipped config ``name``: ``framework/sub/file`` or, when one
+    framework has it, ``sub/file``; a name that matches nothing is a UserInputError naming
+    the nearest configs."""
+    root = configs_root()
+    name = name.replace("\\", "/").lstrip("/")
+    for prefix in ("", "configs/"):
+        if name.startswith(prefix):
+            rest = name[len(prefix):]
+            candidates = [rest] + [f"{fw}/{rest}" for fw in FRAMEWORKS]
+            found = [c for c in candidates if os.path.isfile(os.path.join(root, c))]
+            if found:
+                return os.path.join(root, found[0])
+    base = os.path.basename(name)
+    near = [c for c in list_configs() if os.path.basename(c) == base] or \
+        [c for c in list_configs() if base.split("_")[0] in c][:5]
+    hint = f"; shipped configs with that name: {', '.join(near)}" if near else \
+        "; see c3_dense.model_zoo.list_configs()"
+    raise UserInputError(f"config {name} is neither a file nor a shipped config{hint}")
+
+
+def resolve_config(path: str) -> str:
+    """``path`` when it is a file, else the shipped config of that name (see
+    :func:`get_config_file`)."""
+    return path if os.path.isfile(path) else get_config_file(path)

@@ -1,0 +1,117 @@
+"""The installed package, without the repository: the wheel holds the configs (found by
+c3_dense.model_zoo) and the command lines (console scripts and ``python -m c3_dense``). The
+wheel is built here, installed into a fresh virtual environment outside the checkout (the
+frameworks come from this venv through a path file, so nothing is downloaded), and used from
+an empty folder: look up a config, train one iteration, run inference on the result."""
+import glob
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+
+import pytest
+
+pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
+
+from c3_dense.cli import TOOLS  # noqa: E402
+from c3_dense.data import make_demo_dataset  # noqa: E402
+from c3_dense import model_zoo  # noqa: E402
+
+pytestmark = pytest.mark.slow  # builds a wheel and a venv: make test-fast leaves this out
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_every_config_of_the_checkout_is_found_by_name():
+    shipped = model_zoo.list_configs()
+    on_disk = [os.path.relpath(p, os.path.join(ROOT, "configs")) for p in
+               glob.glob(os.path.join(ROOT, "configs", "*", "**", "*.*"), recursive=True)
+               if "_base_" not in p and not os.path.basename(p).startswith("Base-")]
+    assert sorted(shipped) == sorted(on_disk) and len(shipped) > 60
+    for name in shipped:
+        assert model_zoo.get_config_file(name) == os.path.join(ROOT, "configs", name)
+    # Without the framework folder, when one framework has it.
+    assert model_zoo.get_config_file("PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml") == \
+        os.path.join(ROOT, "configs", "detectron2", "PascalVOC07", "faster_rcnn_R_50_FPN_c3.yaml")
+    with pytest.raises(Exception, match="neither a file nor a shipped config.*"
+                                        "PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml"):
+        model_zoo.get_config_file("PascalVOC12/faster_rcnn_R_50_FPN_c3.yaml")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("installed")
+    wheels = base / "wheels"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "-q", "-w", str(wheels), ROOT],
+                           capture_output=True, text=True, cwd=str(base))
+    assert built.returncode == 0, built.stderr[-3000:]
+    wheel, = glob.glob(str(wheels / "c3_dense-*.whl"))
+    env_dir = base / "venv"
+    venv.create(str(env_dir), with_pip=True)
+    python = str(env_dir / "bin" / "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # The frameworks from this venv; .pth files there are not run, so its editable
+    # c3_dense stays invisible and only the wheel's is importable.
+    with open(os.path.join(site, "frameworks.pth"), "w") as f:
+        f.write(sysconfig.get_paths()["purelib"] + "\n")
+    installed = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+                                wheel], capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    return env_dir, site
+
+
+def run_in(env_dir, cwd, *args, **env):
+    full_env = dict(os.environ, PYTHONWARNINGS="ignore", **env)
+    full_env.pop("PYTHONPATH", None)
+    return subprocess.run(list(args), cwd=str(cwd), capture_output=True, text=True,
+                          env=full_env, timeout=900)
+
+
+def test_the_wheel_alone_gives_configs_tools_training_and_inference(installed, tmp_path):
+    env_dir, site = installed
+    bin_dir = env_dir / "bin"
+    work = tmp_path / "user"
+    work.mkdir()
+    # The package and its configs come from the installed wheel, not the checkout.
+    where = run_in(env_dir, work, str(bin_dir / "python"), "-c",
+                   "import c3_dense, json; from c3_dense import model_zoo; print(json.dumps("
+                   "[c3_dense.__file__, model_zoo.get_config_file("
+                   "'Demo/faster_rcnn_R_18_FPN_c3.yaml'), len(model_zoo.list_configs())]))")
+    assert where.returncode == 0, where.stderr[-3000:]
+    package, config, count = json.loads(where.stdout.strip().splitlines()[-1])
+    assert package.startswith(site) and config.startswith(site) and os.path.isfile(config)
+    assert count == len(model_zoo.list_configs())
+    for tool in TOOLS:
+        assert (bin_dir / f"c3-{tool.replace('_', '-')}").exists(), tool
+    listed = run_in(env_dir, work, str(bin_dir / "python"), "-m", "c3_dense", "--help")
+    assert listed.returncode == 0 and "train_det" in listed.stdout
+
+    data = tmp_path / "data"
+    make_demo_dataset(str(data / "c3_demo"), splits={"train": 2, "test": 1})
+    trained = run_in(env_dir, work, str(bin_dir / "c3-train-det"), "--config-file",
+                     "Demo/faster_rcnn_R_18_FPN_c3.yaml", "SOLVER.MAX_ITER", "1",
+                     "SOLVER.IMS_PER_BATCH", "1", "SOLVER.WARMUP_ITERS", "1",
+                     "SOLVER.STEPS", "(100,)", "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()",
+                     "OUTPUT_DIR", "out", DETECTRON2_DATASETS=str(data))
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert (work / "out" / "model_final.pth").exists()
+
+    image = sorted(glob.glob(str(data / "c3_demo" / "**" / "*.jpg"), recursive=True))[0]
+    inferred = run_in(env_dir, work, str(bin_dir / "python"), "-m", "c3_dense", "infer", "det",
+                      "Demo/faster_rcnn_R_18_FPN_c3.yaml", "out/model_final.pth", image,
+                      "--out", "pictures", DETECTRON2_DATASETS=str(data))
+    assert inferred.returncode == 0, inferred.stderr[-3000:]
+    predictions = json.loads((work / "pictures" / "predictions.json").read_text())
+    assert predictions["task"] == "det" and len(predictions["images"]) == 1
+    assert predictions["config"].startswith(site)
+    assert (work / "pictures" / (os.path.splitext(os.path.basename(image))[0] + ".png")).exists()
+    # An mmseg config's _base_ chain resolves inside the installed package too.
+    seg = run_in(env_dir, work, str(bin_dir / "python"), "-c",
+                 "import c3_dense.mmseg; from c3_dense.mmseg.engine import load_config; "
+                 "cfg = load_config('mmseg/demo/deeplabv2_r18-d8_demo_c3.py'); "
+                 "print(cfg.model.backbone.type)")
+    assert seg.returncode == 0 and seg.stdout.strip().splitlines()[-1] == "C3ResNetV1c", \
+        seg.stderr[-3000:]

@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""Runs c3_dense.cli.paper_table from a checkout (installed: `c3-paper-table` or
+`python -m c3_dense paper_table`); see --help."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from c3_dense.cli.paper_table import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

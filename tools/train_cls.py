@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""Runs c3_dense.cli.train_cls from a checkout (installed: `c3-train-cls` or
+`python -m c3_dense train_cls`); see --help."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from c3_dense.cli.train_cls import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
