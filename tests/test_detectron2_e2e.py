@@ -39,12 +39,17 @@ def train(base, out, config="faster_rcnn_R_18_FPN_c3.yaml", extra=(), flags=()):
     return run_tool(args, base)
 
 
+def strict_json(path):
+    """The file as JSON that any reader takes: no NaN or Infinity (undefined APs are null)."""
+    return json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in {path}"))
+
+
 def test_train_resume_eval_and_rescore(data_base, tmp_path):
     out = tmp_path / "run"
     first = train(data_base, out, extra=["SOLVER.MAX_ITER", "2"])
     assert first.returncode == 0, first.stderr[-3000:]
     assert (out / "model_final.pth").exists()
-    metrics = json.loads((out / "final_metrics.json").read_text())
+    metrics = strict_json(out / "final_metrics.json")
     assert set(metrics["summary"]["c3demo_coco_test"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
 
     resumed = train(data_base, out, extra=["SOLVER.MAX_ITER", "4"], flags=["--resume"])
@@ -57,7 +62,7 @@ def test_train_resume_eval_and_rescore(data_base, tmp_path):
                    str(out / "model_final.pth"), "--output-dir", str(tmp_path / "ev"),
                    "MODEL.RPN.POST_NMS_TOPK_TEST", "50"], data_base)
     assert ev.returncode == 0, ev.stderr[-3000:]
-    evaluated = json.loads((tmp_path / "ev" / "eval_metrics.json").read_text())["summary"]
+    evaluated = strict_json(tmp_path / "ev" / "eval_metrics.json")["summary"]
     assert "AP50" in evaluated["c3demo_coco_test"]
     assert "AP50" in ev.stdout
 

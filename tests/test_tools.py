@@ -143,3 +143,16 @@ def test_help_descriptions_are_whole_sentences(tool):
     paragraphs = result.stdout.split("\n\n")
     description = " ".join(paragraphs[1].split())
     assert description.endswith("."), description
+
+
+def test_our_json_files_are_strict_json(tmp_path):
+    import math
+    import torch
+    from c3_dense.records import write_json
+    path = write_json(str(tmp_path / "sub" / "m.json"),
+                      {"AP": float("nan"), "APs": math.inf, "n": np.int64(3), "t": torch.tensor(0.5),
+                       "rows": [(1, float("-inf"))], 2: "two"})
+    text = open(path).read()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"AP": None, "APs": None, "n": 3, "t": 0.5, "rows": [[1, None]],
+                                "2": "two"}

@@ -25,6 +25,7 @@ import time
 import warnings
 
 from c3_dense.model_zoo import configs_root
+from c3_dense.records import write_json
 
 DET_CONFIGS = os.path.join(configs_root(), "detectron2", "Demo")
 SEG_CONFIGS = os.path.join(configs_root(), "mmseg", "demo")
@@ -180,11 +181,16 @@ def seg_data_options(data_root: str) -> list:
             for split in ("train", "val", "test")]
 
 
+def number(value, width: int = 0) -> str:
+    """A metric with one decimal; "n/a" where it is not defined (null in our JSON)."""
+    return f"{value:{width}.1f}" if isinstance(value, (int, float)) else f"{'n/a':>{width}}"
+
+
 def print_table(rows, keys) -> None:
     if rows:
         print(f"\n  {'model':<10} " + " ".join(f"{k:>6}" for k in keys))
         for label, metrics in rows:
-            print(f"  {label:<10} " + " ".join(f"{metrics.get(k, float('nan')):6.1f}" for k in keys))
+            print(f"  {label:<10} " + " ".join(number(metrics.get(k), 6) for k in keys))
 
 
 def _checkpoints(folder: str, pattern: str) -> list:
@@ -222,8 +228,7 @@ def make_pictures(out_root: str, det: bool, seg: bool, det_iters: int) -> list:
         checkpoints = [(it, load(c3_cfg, w)) for it, w in c3_ws[:-1]] + [(c3_ws[-1][0], c3)]
         diversity = pictures.diversity_pictures(plain, checkpoints, tests[:16], pics,
                                                 prefix=f"{task}_")
-        with open(os.path.join(pics, f"diversity_{task}.json"), "w") as f:
-            json.dump(diversity, f, indent=1)
+        write_json(os.path.join(pics, f"diversity_{task}.json"), diversity, indent=1)
         curve = training_curves(curves, metric, os.path.join(pics, f"curves_{task}.png"))
         top = channels["input"]["top_k_share"], channels["output"]["top_k_share"]
         items = [(rel(compare), "Test images: ground truth | plain | C3 (first four test images)"),
@@ -290,18 +295,18 @@ def write_report(out_root: str, det_rows: list, seg_rows: list, seg_classes: dic
     if det_rows:
         page.heading("Detection: Faster R-CNN R-18-FPN from scratch")
         page.table(["model", "AP", "AP50", "AP75"],
-                   [[label] + [f"{m.get(k, float('nan')):.1f}" for k in ("AP", "AP50", "AP75")]
+                   [[label] + [number(m.get(k)) for k in ("AP", "AP50", "AP75")]
                     for label, m in det_rows], caption="COCO box AP on the 80 test images")
     if seg_rows:
         page.heading("Segmentation: DeepLabv2 R-18-D8 (half width) from scratch")
         page.table(["model", "mIoU", "mAcc", "aAcc"],
-                   [[label] + [f"{m.get(k, float('nan')):.1f}" for k in ("mIoU", "mAcc", "aAcc")]
+                   [[label] + [number(m.get(k)) for k in ("mIoU", "mAcc", "aAcc")]
                     for label, m in seg_rows], caption="on the 80 test images")
         if seg_classes:
             labels = list(seg_classes)
             names = list(next(iter(seg_classes.values())))
             page.table(["class"] + [f"IoU {label}" for label in labels],
-                       [[name] + [f"{seg_classes[label][name]['IoU']:.1f}" for label in labels]
+                       [[name] + [number(seg_classes[label][name]["IoU"]) for label in labels]
                         for name in names], caption="IoU per class")
     for heading, items in sections:
         page.heading(f"Pictures: {heading.lower()}")

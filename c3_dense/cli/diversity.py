@@ -10,7 +10,6 @@ more diverse) and writes them as JSON with --out.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import sys
 
@@ -21,6 +20,7 @@ from c3_dense import DiversityProbe
 from c3_dense.errors import (CliParser, UserInputError, check_output_file,
                              positive_int, run_cli, summary)
 from c3_dense.models import create, list_models
+from c3_dense.records import write_json
 from c3_dense.weights import check_state_dict_fits, load_torch_file
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -116,8 +116,7 @@ def report(args, name: str, stats) -> None:
     for block, v in stats.items():
         print(f"{block:<16}{v['input']:8.3f}{v['output']:8.3f}")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"model": name, "method": args.method, "blocks": stats}, f, indent=2)
+        write_json(args.out, {"model": name, "method": args.method, "blocks": stats})
 
 
 if __name__ == "__main__":

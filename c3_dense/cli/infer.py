@@ -13,12 +13,12 @@ says otherwise (det: MODEL.DEVICE cuda).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
-from c3_dense.model_zoo import resolve_config
 from c3_dense.errors import CliParser, check_output_dir, run_cli, summary
+from c3_dense.model_zoo import resolve_config
+from c3_dense.records import write_json
 
 
 def _unit_interval(text: str) -> float:
@@ -94,9 +94,8 @@ def main(argv=None) -> int:
         names = unique_stems(images)
         records = infer(args, images, names)
         path = os.path.join(args.out, "predictions.json")
-        with open(path, "w") as f:
-            json.dump({"task": args.task, "config": args.config, "weights": args.weights,
-                       "images": records}, f, indent=1)
+        write_json(path, {"task": args.task, "config": args.config, "weights": args.weights,
+                          "images": records}, indent=1)
         print(f"{len(records)} image(s) drawn in {args.out}; raw predictions in {path}")
 
     return run_cli(body)

@@ -15,12 +15,12 @@ then say nothing about the paper; the command runs end to end in minutes on a CP
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from c3_dense.errors import (CliParser, UserInputError, check_output_dir,
                              run_cli, summary)
+from c3_dense.records import write_json
 
 DEFAULT_VARIANTS = {"cifar100": ["plain", "se", "c3"], "ablation": ["enc_dec", "message", "full"],
                     "depth": []}
@@ -71,8 +71,7 @@ def main(argv=None) -> int:
         print(text)
         with open(os.path.join(work_dir, f"{args.table}.md"), "w") as f:
             f.write(text + "\n")
-        with open(os.path.join(work_dir, f"{args.table}.json"), "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(os.path.join(work_dir, f"{args.table}.json"), results)
 
     return run_cli(body)
 

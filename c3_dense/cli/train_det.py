@@ -22,8 +22,8 @@ from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate,
                                         finished_run_files, load_model, per_dataset,
                                         run_seed, setup_cfg, start_metrics_anew,
                                         write_metrics)
-from c3_dense.model_zoo import resolve_config
 from c3_dense.errors import CliParser, UserInputError, check_output_dir, run_cli
+from c3_dense.model_zoo import resolve_config
 
 
 def check(args):

@@ -18,13 +18,13 @@ or mIoU (an mmseg work_dir) against iteration, runs on one plot. CFG is the fram
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from c3_dense.model_zoo import resolve_config
+from c3_dense import records
 from c3_dense.errors import (CliParser, UserInputError, check_output_dir,
                              positive_int, run_cli, summary)
+from c3_dense.model_zoo import resolve_config
 
 
 def load_model(task: str, config: str, weights: str, cfg_options=None):
@@ -54,10 +54,7 @@ def images_for(args, model):
 
 
 def write_json(out: str, name: str, data) -> str:
-    path = os.path.join(out, name)
-    with open(path, "w") as f:
-        json.dump(data, f, indent=1)
-    return path
+    return records.write_json(os.path.join(out, name), data, indent=1)
 
 
 def run_compare(args) -> None:

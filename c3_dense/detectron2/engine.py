@@ -24,6 +24,7 @@ from detectron2.utils import comm
 
 from c3_dense.errors import UserInputError
 from c3_dense.model_zoo import resolve_config
+from c3_dense.records import write_json
 from c3_dense.weights import (UnreadableWeightsFile, checkpoint_origin, describe_c3_misfit,
                               first_readable, is_new_block_key, load_torch_file,
                               load_weights_pickle, resume_candidates, run_checkpoints,
@@ -415,10 +416,7 @@ def write_metrics(output_dir: str, results: Dict, filename: str) -> str:
     """Write results as JSON (main process only) and return the path."""
     path = os.path.join(output_dir, filename)
     if comm.is_main_process():
-        os.makedirs(output_dir, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump({"summary": summarize(results), "results": results}, f, indent=2,
-                      default=float)
+        write_json(path, {"summary": summarize(results), "results": results})
     return path
 
 

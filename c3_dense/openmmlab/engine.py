@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import os
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
 from c3_dense.errors import UserInputError, check_output_dir
+from c3_dense import records
 from c3_dense.model_zoo import resolve_config
 from c3_dense.weights import (checkpoint_origin, describe_misfit, first_readable,
                               load_torch_file, resume_candidates, run_checkpoints,
@@ -277,7 +277,4 @@ def test_checkpoint(cfg, source: str, checkpoint: str, check: Callable, build: C
 
 
 def write_json(result: dict, path: str) -> str:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
-    return path
+    return records.write_json(path, result)

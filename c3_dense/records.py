@@ -1,0 +1,37 @@
+"""The JSON files our tools write for people and other tools to read (metrics, predictions,
+diversity): strict JSON, where a number that is not defined (COCO's AP of a size with no
+objects is NaN) is ``null`` rather than the ``NaN`` that Python's json writes and other
+readers refuse."""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+from typing import Any
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf) as None, numbers of other types
+    (numpy, torch scalars) as int or float, containers rebuilt."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (str, bool, int)) or value is None:
+        return value
+    if isinstance(value, numbers.Integral):  # numpy's integers
+        return int(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if math.isfinite(number) else None
+
+
+def write_json(path: str, data: Any, indent: int = 2) -> str:
+    """Write ``data`` to ``path`` as strict JSON (see :func:`json_safe`); returns ``path``."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(json_safe(data), f, indent=indent, allow_nan=False)
+    return path
