@@ -135,7 +135,18 @@ def test_checkpoint_iteration_names():
     from c3_dense.analysis.pictures import checkpoint_iteration
     assert checkpoint_iteration("out/model_0000199.pth", 0) == 200  # detectron2, 0-based
     assert checkpoint_iteration("work/iter_300.pth", 0) == 300      # mmengine
-    assert checkpoint_iteration("model_final.pth", 7) == 7
+    assert checkpoint_iteration("model_final.pth", 7) == 7  # no such file: the fallback
+
+
+def test_checkpoint_iteration_of_a_final_checkpoint_is_the_one_it_records(tmp_path):
+    # model_final.pth sits at the end of the diversity curve, not at its list position.
+    from c3_dense.analysis.pictures import checkpoint_iteration
+    torch.save({"model": {}, "iteration": 599}, tmp_path / "model_final.pth")  # detectron2
+    torch.save({"state_dict": {}, "meta": {"iter": 600}}, tmp_path / "best.pth")  # mmengine
+    torch.save({"model": {}}, tmp_path / "converted.pth")
+    assert checkpoint_iteration(str(tmp_path / "model_final.pth"), 1) == 600
+    assert checkpoint_iteration(str(tmp_path / "best.pth"), 1) == 600
+    assert checkpoint_iteration(str(tmp_path / "converted.pth"), 1) == 1
 
 
 # --- the demo, once, and the tools on what it leaves -----------------------------------------

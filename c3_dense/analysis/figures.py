@@ -140,17 +140,18 @@ def diversity_bars(plain: Dict[str, float], c3: Dict[str, Dict[str, float]], pat
 
 def diversity_curve(points: Sequence[Tuple[int, Dict[str, Dict[str, float]]]], path: str,
                     title: str = "Channel diversity over training (lower = more diverse)") -> str:
-    """One line per block and side (input dashed, output solid) over training iterations;
-    ``points``: (iteration, {stage: {"input", "output"}})."""
+    """One line per block and side over training iterations (input: dashed, hollow squares;
+    output: solid, filled circles); ``points``: (iteration, {stage: {"input", "output"}})."""
     plt = _pyplot()
     points = sorted(points, key=lambda p: p[0])
     iters = [p[0] for p in points]
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for i, stage in enumerate(points[0][1]):
         colour = f"C{i}"
-        for side, style in (("input", "--"), ("output", "-")):
-            ax.plot(iters, [p[1][stage][side] for p in points], style, marker="o", color=colour,
-                    label=f"{stage} {side}")
+        for side, style, marker, face in (("input", "--", "s", "none"),
+                                          ("output", "-", "o", colour)):
+            ax.plot(iters, [p[1][stage][side] for p in points], style, marker=marker,
+                    markerfacecolor=face, color=colour, label=f"{stage} {side}")
     ax.set_xlabel("iteration")
     ax.set_ylabel("mean |correlation|")
     ax.set_title(title, fontsize=11)

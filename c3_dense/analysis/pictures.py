@@ -123,13 +123,25 @@ def diversity(model, images: Sequence[str], stages: Optional[Sequence[str]] = No
 
 def checkpoint_iteration(path: str, fallback: int) -> int:
     """The iteration a checkpoint file was saved at: ``model_0000199.pth`` (detectron2,
-    0-based) -> 200, ``iter_300.pth`` (mmengine) -> 300; ``fallback`` otherwise."""
+    0-based) -> 200, ``iter_300.pth`` (mmengine) -> 300; for other names (``model_final.pth``)
+    what the checkpoint itself records (detectron2's ``iteration`` + 1, mmengine's
+    ``meta.iter``); ``fallback`` when it records neither."""
     name = os.path.basename(path)
     match = re.fullmatch(r"model_(\d+)\.pth", name)
     if match:
         return int(match.group(1)) + 1
     match = re.fullmatch(r"iter_(\d+)\.pth", name)
-    return int(match.group(1)) if match else fallback
+    if match:
+        return int(match.group(1))
+    from c3_dense.weights import load_torch_file
+    content = load_torch_file(path) if os.path.isfile(path) else None
+    if isinstance(content, dict):
+        if isinstance(content.get("iteration"), int):
+            return content["iteration"] + 1
+        meta = content.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("iter"), int):
+            return meta["iter"]
+    return fallback
 
 
 def diversity_pictures(plain, c3_checkpoints: Sequence[Tuple[int, object]], images: Sequence[str],
