@@ -280,3 +280,14 @@ def test_real_config_with_pretrained_builds_twice(tmp_path):
     for model in (first, second):
         model.init_weights()
     assert torch.equal(first.backbone.layer1[0].conv1.weight, second.backbone.layer1[0].conv1.weight)
+
+
+def test_demo_configs_find_the_demo_data_where_detectron2_does(monkeypatch):
+    # make_demo_data writes $DETECTRON2_DATASETS/c3_demo; the mmseg demo configs read it there.
+    monkeypatch.delenv("DETECTRON2_DATASETS", raising=False)
+    for path in glob.glob(os.path.join(CONFIGS, "demo", "*.py")):
+        assert load_config(path).train_dataloader.dataset.data_root == "datasets/c3_demo/VOC"
+    monkeypatch.setenv("DETECTRON2_DATASETS", "/data/shared")
+    cfg = load_config(os.path.join(CONFIGS, "demo", "deeplabv2_r18-d8_demo_c3.py"))
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        assert cfg[loader].dataset.data_root == "/data/shared/c3_demo/VOC"

@@ -11,7 +11,9 @@ model = dict(
     backbone=dict(depth=18, stem_channels=32, base_channels=32),
     decode_head=dict(in_channels=256, num_classes=5))
 dataset_type = 'C3DemoDataset'
-data_root = 'datasets/c3_demo/VOC'
+# Where tools/make_demo_data.py writes it, as detectron2 finds it: $DETECTRON2_DATASETS/c3_demo
+# (datasets/c3_demo under the working folder when the variable is not set).
+data_root = '{{$DETECTRON2_DATASETS:datasets}}/c3_demo/VOC'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
