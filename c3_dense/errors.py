@@ -74,6 +74,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+def check_device(device: str) -> str:
+    """``device`` ("cpu", "cuda", "cuda:N") checked against this machine; returned as is."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise UserInputError(f"--device {device} is not a device; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserInputError(f"--device {device}: this machine has no CUDA device (torch "
+                                 "sees none); use --device cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise UserInputError(f"--device {device}: there are {torch.cuda.device_count()} "
+                                 "CUDA devices, numbered from 0")
+    elif parsed.type != "cpu":
+        raise UserInputError(f"--device {device}: only cpu and cuda are supported")
+    return device
+
+
 def check_output_dir(path: str, what: str) -> None:
     """An output folder must be a folder we can write (made if missing)."""
     if os.path.exists(path) and not os.path.isdir(path):

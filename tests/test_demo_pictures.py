@@ -276,6 +276,56 @@ def test_infer_det_and_seg_draw_every_image_at_its_size(demo, tmp_path):
     assert sum(c["pixel_share"] for c in record["classes"]) == pytest.approx(1, abs=1e-3)
 
 
+def _write_video(path, images, repeat=2):
+    import cv2
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5, (128, 128))
+    for image in images * repeat:
+        writer.write(cv2.imread(image))
+    writer.release()
+    return len(images) * repeat
+
+
+def _frames(path):
+    import cv2
+    capture, count = cv2.VideoCapture(str(path)), 0
+    while capture.read()[0]:
+        count += 1
+    return count
+
+
+def test_infer_videos_threshold_opacity(demo, tmp_path):
+    root = demo[0]
+    w = _demo_weights(root)
+    video = tmp_path / "clip.mp4"
+    count = _write_video(video, _test_images(root, 3))
+    # det: every frame drawn, with the same detections in the JSON as in the drawing.
+    result = tool(demo, "tools/infer.py", "det", os.path.join(DET_DEMO, "faster_rcnn_R_18_FPN_c3.yaml"),
+                  w["det_c3"], "--video", str(video), "--out", str(tmp_path / "det"),
+                  "--score-thresh", "0.01")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"frame {count}/{count}" in result.stdout
+    preds = json.loads((tmp_path / "det" / "predictions.json").read_text())
+    clip, = preds["videos"]
+    assert _frames(tmp_path / "det" / clip["drawn"]) == len(clip["frames"]) == count
+    scores = [d["score"] for f in clip["frames"] for d in f["detections"]]
+    assert scores and min(scores) >= 0.01  # under the configs' 0.05: the model's own threshold
+    # seg: frames drawn at two opacities differ; at opacity 0 the frame is the image itself.
+    drawn = {}
+    for opacity in ("0", "0.9"):
+        out = tmp_path / f"seg{opacity}"
+        result = tool(demo, "tools/infer.py", "seg", os.path.join(SEG_DEMO, "deeplabv2_r18-d8_demo_c3.py"),
+                      w["seg_c3"], "--video", str(video), "--out", str(out), "--opacity", opacity,
+                      "--cfg-options", *_seg_data(root))
+        assert result.returncode == 0, result.stderr[-2000:]
+        import cv2
+        ok, frame = cv2.VideoCapture(str(out / "clip.mp4")).read()
+        assert ok and len(json.loads((out / "predictions.json").read_text())["videos"][0]["frames"]) == count
+        drawn[opacity] = frame.astype(int)
+    import cv2
+    original = cv2.VideoCapture(str(video)).read()[1].astype(int)
+    assert np.abs(drawn["0"] - original).mean() < 3 < np.abs(drawn["0.9"] - original).mean()
+
+
 def test_infer_refuses_bad_input_in_one_line(demo, tmp_path):
     root = demo[0]
     w = _demo_weights(root)
@@ -289,6 +339,10 @@ def test_infer_refuses_bad_input_in_one_line(demo, tmp_path):
         (["seg", os.path.join(SEG_DEMO, "deeplabv2_r18-d8_demo.py"), w["seg_c3"], image],
          "another model"),
         (["det", det_c3, str(tmp_path / "none.pth"), image], "not found"),
+        (["det", det_c3, w["det_c3"], image, "--device", "cuda:0"] if not torch.cuda.is_available()
+         else ["det", det_c3, w["det_c3"], image, "--device", "tpu"], "--device"),
+        (["det", det_c3, w["det_c3"], "--video", str(tmp_path / "notes.jpg")], "not a video"),
+        (["det", det_c3, w["det_c3"], image, "--video", str(tmp_path / "notes.jpg")], "not both"),
     ]
     for args, message in cases:
         result = tool(demo, "tools/infer.py", *args, "--out", str(tmp_path / "o"))

@@ -37,8 +37,10 @@ def _save(fig, path: str) -> str:
 
 
 def image_grid(rows: Sequence[Sequence[np.ndarray]], column_titles: Sequence[str], path: str,
-               row_titles: Optional[Sequence[str]] = None, panel_inches: float = 3.0) -> str:
-    """Write RGB panels as a grid (one row per image, one column per source) to ``path``."""
+               row_titles: Optional[Sequence[str]] = None, panel_inches: float = 3.0,
+               notes: Optional[Sequence[Sequence[Optional[str]]]] = None) -> str:
+    """Write RGB panels as a grid (one row per image, one column per source) to ``path``;
+    ``notes[r][c]``, where given, is written under its panel (say, why it shows nothing)."""
     plt = _pyplot()
     n_rows, n_cols = len(rows), len(column_titles)
     fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
@@ -55,6 +57,8 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], column_titles: Sequence[str
                 ax.set_title(column_titles[c], fontsize=11)
             if c == 0 and row_titles:
                 ax.set_ylabel(row_titles[r], fontsize=9)
+            if notes and notes[r][c]:
+                ax.set_xlabel(notes[r][c], fontsize=9, color="firebrick")
     fig.tight_layout()
     return _save(fig, path)
 

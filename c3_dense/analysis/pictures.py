@@ -36,14 +36,19 @@ def compare(models: Sequence[Tuple[str, object]], images: Sequence[str], path: s
         scale = _scale_for(image, min_side)
         truth = models[0][1].draw_truth(image_path, image, scale)
         with_truth &= truth is not None
-        rows.append((truth, [m.draw(image, m.predict(image_path), scale) for _, m in models]))
+        predictions = [(m, m.predict(image_path)) for _, m in models]
+        rows.append((truth, [m.draw(image, p, scale) for m, p in predictions],
+                     [m.empty_note(p) for m, p in predictions]))
     titles = [label for label, _ in models]
     if with_truth:
-        grid = [[truth] + drawn for truth, drawn in rows]
+        grid = [[truth] + drawn for truth, drawn, _ in rows]
+        notes = [[None] + row_notes for _, _, row_notes in rows]
         titles = ["ground truth"] + titles
     else:
-        grid = [drawn for _, drawn in rows]
-    return image_grid(grid, titles, path, row_titles=[os.path.basename(p) for p in images])
+        grid = [drawn for _, drawn, _ in rows]
+        notes = [row_notes for _, _, row_notes in rows]
+    return image_grid(grid, titles, path, row_titles=[os.path.basename(p) for p in images],
+                      notes=notes)
 
 
 def c3_blocks(network: torch.nn.Module) -> List[str]:

@@ -1,14 +1,17 @@
-"""Run a trained detector or segmentor on your own images: drawn predictions and raw JSON.
+"""Run a trained detector or segmentor on your own images or videos: drawn predictions and raw JSON.
 
-    python tools/infer.py det CONFIG.yaml WEIGHTS.pth IMAGE_OR_FOLDER... --out DIR [--score-thresh 0.5] [KEY VALUE ...]
-    python tools/infer.py seg CONFIG.py CHECKPOINT.pth IMAGE_OR_FOLDER... --out DIR [--cfg-options k=v ...]
+    python tools/infer.py det CONFIG.yaml WEIGHTS.pth IMAGE_OR_FOLDER... --out DIR [--score-thresh 0.5] [--device cuda] [--opts KEY VALUE ...]
+    python tools/infer.py seg CONFIG.py CHECKPOINT.pth IMAGE_OR_FOLDER... --out DIR [--opacity 0.6] [--device cuda] [--cfg-options k=v ...]
+    python tools/infer.py det CONFIG.yaml WEIGHTS.pth --video clip.mp4 --out DIR     # (seg likewise)
 
 Writes, per input image, DIR/<name>.png (the image with the predictions drawn by the
 framework's visualizer: detectron2's Visualizer, mmseg's SegLocalVisualizer) and one
-DIR/predictions.json: det — every detection's box (XYXY pixels), score and class; seg — the
-class shares, with the label map as DIR/<name>_labels.png (class index per pixel). Plain, SE
-and C3 models alike; weights of another model are refused. Runs on the CPU unless the config
-says otherwise (det: MODEL.DEVICE cuda).
+DIR/predictions.json: det — every detection scoring at least --score-thresh (the same ones
+as drawn): box (XYXY pixels), score and class; seg — the class shares, with the label map as
+DIR/<name>_labels.png (class index per pixel). A video gives DIR/<name>.mp4 with every frame
+drawn (det: detectron2's VideoVisualizer, which keeps an object's colour across frames) and
+its frames' predictions in the JSON. Plain, SE and C3 models alike; weights of another model
+are refused. Runs on the CPU unless --device says otherwise.
 """
 from __future__ import annotations
 
@@ -16,7 +19,10 @@ import argparse
 import os
 import sys
 
-from c3_dense.errors import CliParser, check_output_dir, run_cli, summary
+import numpy as np
+
+from c3_dense.errors import (CliParser, UserInputError, check_device, check_output_dir,
+                             run_cli, summary)
 from c3_dense.model_zoo import resolve_config
 from c3_dense.records import write_json
 
@@ -32,20 +38,23 @@ def _unit_interval(text: str) -> float:
 
 
 def load_model(args):
-    """The task's predictor: predict(path), draw(image, prediction), to_json, describe."""
+    """The task's predictor: predict(path), predict_image(rgb), draw, draw_frame, to_json,
+    describe."""
+    print(f"loading {args.weights} into the model of {args.config} on {args.device} ...",
+          flush=True)
     if args.task == "det":  # the package registers the backbones and the demo data
         from c3_dense.detectron2.inference import load_detector
-        return load_detector(args.config, args.weights, args.opts, args.score_thresh)
+        return load_detector(args.config, args.weights, args.opts, args.score_thresh,
+                             args.device)
     from c3_dense.mmseg.inference import load_segmentor
-    return load_segmentor(args.config, args.weights, args.cfg_options)
+    return load_segmentor(args.config, args.weights, args.cfg_options, args.device, args.opacity)
 
 
-def infer(args, images, names) -> list:
+def infer(args, model, images, names) -> list:
     from PIL import Image
 
     from c3_dense.data.images import read_rgb
 
-    model = load_model(args)
     records = []
     for path, name in zip(images, names):
         image = read_rgb(path)
@@ -57,8 +66,63 @@ def infer(args, images, names) -> list:
             Image.fromarray(prediction).save(os.path.join(args.out, f"{name}_labels.png"))
             record["labels"] = f"{name}_labels.png"
         records.append(dict(record, **model.to_json(prediction)))
-        print(f"{path}: {model.describe(prediction)}")
+        print(f"[{len(records)}/{len(images)}] {path}: {model.describe(prediction)}", flush=True)
     return records
+
+
+def check_video(path: str) -> None:
+    """``path`` is a video whose first frame OpenCV decodes."""
+    try:
+        import cv2
+    except ImportError:
+        raise UserInputError("--video needs OpenCV: pip install opencv-python") from None
+    if not os.path.isfile(path):
+        raise UserInputError(f"video {path} not found")
+    capture = cv2.VideoCapture(path)
+    try:
+        if not (capture.isOpened() and capture.read()[0]):
+            raise UserInputError(f"{path} is not a video OpenCV can read; pass an mp4/avi file")
+    finally:
+        capture.release()
+
+
+def infer_video(args, model, path: str) -> list:
+    """Every frame of ``path`` through the model, drawn into ``--out/<name>.mp4``; returns one
+    record per frame."""
+    import time
+
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    out_path = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0] + ".mp4")
+    writer, frames, start, said = None, [], time.time(), time.time()
+    try:
+        while True:
+            ok, frame_bgr = capture.read()
+            if not ok:
+                break
+            frame = np.ascontiguousarray(frame_bgr[:, :, ::-1])
+            prediction = model.predict_image(frame)
+            drawn = model.draw_frame(frame, prediction)
+            if writer is None:
+                writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                         (drawn.shape[1], drawn.shape[0]))
+            writer.write(np.ascontiguousarray(drawn[:, :, ::-1]))
+            frames.append(dict(frame=len(frames), **model.to_json(prediction)))
+            if time.time() - said > 5 or len(frames) == total:
+                said = time.time()
+                rate = len(frames) / max(said - start, 1e-6)
+                left = f", about {(total - len(frames)) / rate:.0f} s left" if total else ""
+                print(f"{path}: frame {len(frames)}/{total or '?'} ({rate:.1f} frames/s{left})",
+                      flush=True)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    return [{"video": path, "drawn": os.path.basename(out_path), "fps": fps,
+             "frames": frames}]
 
 
 def main(argv=None) -> int:
@@ -67,17 +131,22 @@ def main(argv=None) -> int:
     det = sub.add_parser("det", help="detection (detectron2 config)")
     det.add_argument("config", help="detectron2 YAML config the weights were trained with")
     det.add_argument("weights", help="checkpoint (.pth from tools/train_det.py, or .pkl)")
-    det.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
-    det.add_argument("--out", required=True, help="output folder")
+    det.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER")
     det.add_argument("--score-thresh", type=_unit_interval, default=0.5,
-                     help="draw detections scoring at least this (all go to the JSON)")
+                     help="keep detections scoring at least this, in the drawings and the "
+                          "JSON alike (default 0.5)")
     det.add_argument("--opts", nargs=argparse.REMAINDER, default=[], metavar="KEY VALUE",
                      help="config overrides, last on the line")
     seg = sub.add_parser("seg", help="semantic segmentation (mmseg config)")
     seg.add_argument("config", help="mmseg config the checkpoint was trained with")
     seg.add_argument("weights", help="checkpoint (.pth from tools/train_seg.py)")
-    seg.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
-    seg.add_argument("--out", required=True, help="output folder")
+    seg.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER")
+    seg.add_argument("--opacity", type=_unit_interval, default=0.6,
+                     help="opacity of the class colours over the image (default 0.6)")
+    for parser in (det, seg):
+        parser.add_argument("--video", help="a video file: every frame drawn into DIR/<name>.mp4")
+        parser.add_argument("--out", required=True, help="output folder")
+        parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     try:  # mmseg's own key=value parsing (lists, tuples, nested keys)
         from mmengine.config import DictAction
     except ImportError:  # detection-only installs
@@ -89,11 +158,25 @@ def main(argv=None) -> int:
         args = ap.parse_args(argv)
         args.config = resolve_config(args.config)  # a file, or a shipped config's name
         from c3_dense.data.images import find_images, unique_stems
-        images = find_images(args.inputs)  # every input checked before the model loads
+        if bool(args.inputs) == bool(args.video):
+            raise UserInputError("give images (files or folders) or --video FILE, not both "
+                                 "and not neither")
+        # Every input checked before the model loads.
+        images = find_images(args.inputs) if args.inputs else []
+        if args.video:
+            check_video(args.video)
+        check_device(args.device)
         check_output_dir(args.out, "--out")
-        names = unique_stems(images)
-        records = infer(args, images, names)
+        model = load_model(args)
         path = os.path.join(args.out, "predictions.json")
+        if args.video:
+            videos = infer_video(args, model, args.video)
+            write_json(path, {"task": args.task, "config": args.config, "weights": args.weights,
+                              "videos": videos}, indent=1)
+            print(f"{len(videos[0]['frames'])} frame(s) drawn in "
+                  f"{os.path.join(args.out, videos[0]['drawn'])}; raw predictions in {path}")
+            return
+        records = infer(args, model, images, unique_stems(images))
         write_json(path, {"task": args.task, "config": args.config, "weights": args.weights,
                           "images": records}, indent=1)
         print(f"{len(records)} image(s) drawn in {args.out}; raw predictions in {path}")

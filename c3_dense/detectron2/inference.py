@@ -12,10 +12,11 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 from detectron2.data.catalog import Metadata
 from detectron2.structures import Instances
+from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
 from c3_dense.data.images import read_rgb
-from c3_dense.errors import UserInputError
+from c3_dense.errors import UserInputError, check_device
 
 from .engine import load_model, setup_cfg
 
@@ -36,6 +37,7 @@ class Predictor:
         self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else None
         self._records: Optional[List[Dict]] = None
         self._truth: Optional[Dict[str, Dict]] = None
+        self._video: Optional[VideoVisualizer] = None
 
     def test_records(self) -> List[Dict]:
         """The records of the config's first test set, read once per predictor (COCO val's
@@ -52,6 +54,10 @@ class Predictor:
 
     def predict(self, path: str) -> Instances:
         return self(read_rgb(path))
+
+    def predict_image(self, image_rgb: np.ndarray) -> Instances:
+        """The detections of an RGB uint8 image (a video frame)."""
+        return self(image_rgb)
 
     @property
     def class_names(self) -> List[str]:
@@ -82,12 +88,30 @@ class Predictor:
         kept = instances[instances.scores >= self.score_threshold]
         return self._visualizer(image_rgb, scale).draw_instance_predictions(kept).get_image()
 
+    def draw_frame(self, frame_rgb: np.ndarray, instances: Instances) -> np.ndarray:
+        """A video frame with its detections, drawn by detectron2's VideoVisualizer (an object
+        keeps its colour from frame to frame)."""
+        if self._video is None:
+            metadata = self.metadata
+            if metadata is None or not metadata.get("thing_classes"):
+                metadata = Metadata(thing_classes=self.class_names)
+            self._video = VideoVisualizer(metadata, instance_mode=ColorMode.IMAGE)
+        kept = instances[instances.scores >= self.score_threshold]
+        return self._video.draw_instance_predictions(frame_rgb, kept).get_image()
+
+    def empty_note(self, instances: Instances) -> Optional[str]:
+        """What an empty drawing means, for a picture's caption; None when something is drawn."""
+        if int((instances.scores >= self.score_threshold).sum()) == 0:
+            return f"no detections \u2265 {self.score_threshold:g}"
+        return None
+
     def to_json(self, instances: Instances) -> Dict:
-        return {"detections": instances_to_json(instances, self.class_names)}
+        kept = instances[instances.scores >= self.score_threshold]
+        return {"detections": instances_to_json(kept, self.class_names)}
 
     def describe(self, instances: Instances) -> str:
         kept = int((instances.scores >= self.score_threshold).sum())
-        return f"{len(instances)} detections, {kept} drawn (score >= {self.score_threshold})"
+        return f"{kept} detections (score >= {self.score_threshold:g})"
 
     def test_images(self) -> List[str]:
         """The image files of the config's first test set, sorted."""
@@ -105,14 +129,19 @@ class Predictor:
 
 
 def load_detector(config: str, weights: str, opts: Sequence[str] = (),
-                  score_threshold: float = 0.5) -> Predictor:
-    """A :class:`Predictor` for ``config`` with ``weights`` (on the CPU unless ``opts`` set
-    MODEL.DEVICE)."""
+                  score_threshold: float = 0.5, device: str = "cpu") -> Predictor:
+    """A :class:`Predictor` for ``config`` with ``weights`` on ``device`` (``opts`` may set
+    MODEL.DEVICE instead). ``score_threshold`` becomes the model's own test threshold, as in
+    detectron2's demo.py: the drawings and the JSON hold the same detections, and thresholds
+    under the configs' 0.05 work too."""
     if not os.path.isfile(weights):
         raise UserInputError(f"weights file {weights} not found")
     opts = list(opts) + ["MODEL.WEIGHTS", weights]
-    if "MODEL.DEVICE" not in list(opts)[::2]:
-        opts += ["MODEL.DEVICE", "cpu"]
+    keys = list(opts)[::2]
+    if "MODEL.DEVICE" not in keys:
+        opts += ["MODEL.DEVICE", check_device(device)]
+    if "MODEL.ROI_HEADS.SCORE_THRESH_TEST" not in keys:
+        opts += ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", str(score_threshold)]
     return Predictor(setup_cfg(config, opts), score_threshold)
 
 

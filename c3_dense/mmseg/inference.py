@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from c3_dense.errors import UserInputError
+from c3_dense.errors import UserInputError, check_device
 from c3_dense.weights import load_torch_file
 
 from .engine import (build_model, check_checkpoint_fits, check_config, checkpoint_state_dict,
@@ -89,12 +89,20 @@ class Segmentor:
     def predict(self, path: str) -> np.ndarray:
         """mmseg's ``inference_model`` on one image file (the config's test pipeline,
         ``test_step``): the predicted class per pixel at the image's size."""
+        return self._infer(path)
+
+    def predict_image(self, image_rgb: np.ndarray) -> np.ndarray:
+        """The same for an RGB uint8 image (a video frame); mmseg takes arrays as BGR, the
+        channel order of the images it reads."""
+        return self._infer(np.ascontiguousarray(image_rgb[:, :, ::-1]))
+
+    def _infer(self, image) -> np.ndarray:
         from mmengine.registry import DefaultScope
         from mmseg.apis import inference_model
 
         scope = self.model.cfg.get("default_scope", "mmseg") or "mmseg"
         with torch.no_grad(), DefaultScope.overwrite_default_scope(scope):
-            sample = inference_model(self.model, path)
+            sample = inference_model(self.model, image)
         return sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
 
     def draw(self, image_rgb: np.ndarray, labels: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -148,6 +156,14 @@ class Segmentor:
         with Image.open(label_path) as image:
             return np.asarray(image).astype(np.uint8)
 
+    def draw_frame(self, frame_rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """A video frame with its class map (as :meth:`draw`)."""
+        return self.draw(frame_rgb, labels)
+
+    def empty_note(self, labels: np.ndarray) -> Optional[str]:
+        """A class map is never empty: nothing to say under its picture."""
+        return None
+
     def draw_truth(self, path: str, image_rgb: np.ndarray, scale: float = 1.0) -> Optional[np.ndarray]:
         labels = self.truth(path)
         return None if labels is None else self.draw(image_rgb, labels, scale)
@@ -160,9 +176,12 @@ class Segmentor:
                          for s in class_shares(labels, self.classes))
 
 
-def load_segmentor(config: str, checkpoint: str, cfg_options: Optional[dict] = None) -> Segmentor:
-    """A :class:`Segmentor` for ``config`` with the weights of ``checkpoint`` (checked)."""
-    return Segmentor(init_segmentor(config, checkpoint, cfg_options))
+def load_segmentor(config: str, checkpoint: str, cfg_options: Optional[dict] = None,
+                   device: str = "cpu", opacity: float = 0.6) -> Segmentor:
+    """A :class:`Segmentor` for ``config`` with the weights of ``checkpoint`` (checked) on
+    ``device``; ``opacity``: of the class colours over the image."""
+    return Segmentor(init_segmentor(config, checkpoint, cfg_options, check_device(device)),
+                     alpha=opacity)
 
 
 def test_set(cfg) -> Dict[str, Optional[str]]:
