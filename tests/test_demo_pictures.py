@@ -174,6 +174,7 @@ def test_demo_quick_runs_every_stage_and_writes_the_report(demo):
     for row in ("untrained", "plain", "C3"):
         assert f"\n  {row}" in out
     assert "AP50" in out and "mIoU" in out
+    assert "\r" not in out  # not a terminal: plain progress lines, no redrawn line
     assert (root / "output" / "demo" / "det_c3" / "final_metrics.json").exists()
     assert (root / "work_dirs" / "demo" / "seg_c3" / "eval_metrics.json").exists()
     assert (root / "data" / "c3_demo" / "COMPLETE").exists()

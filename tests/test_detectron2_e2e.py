@@ -65,6 +65,7 @@ def test_train_resume_eval_and_rescore(data_base, tmp_path):
     evaluated = strict_json(tmp_path / "ev" / "eval_metrics.json")["summary"]
     assert "AP50" in evaluated["c3demo_coco_test"]
     assert "AP50" in ev.stdout
+    assert "Start inference on 4 batches" in ev.stdout + ev.stderr  # detectron2's progress
 
     predictions = tmp_path / "ev" / "inference" / "c3demo_coco_test" / "coco_instances_results.json"
     assert predictions.exists()

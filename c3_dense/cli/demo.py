@@ -70,7 +70,12 @@ class Job:
                 return f"{self.label} done in {self.end - self.start:.0f}s"
             return f"{self.label} FAILED (exit {self.returncode})"
         if self.state == "training":
-            return f"{self.label} {self.iteration}/{self.total}" + (f" loss {self.loss}" if self.loss else "")
+            left = ""
+            if 0 < self.iteration < self.total:
+                per_iteration = (time.time() - self.start) / self.iteration
+                left = f", ~{per_iteration * (self.total - self.iteration):.0f}s left"
+            return (f"{self.label} {self.iteration}/{self.total}"
+                    + (f" loss {self.loss}" if self.loss else "") + left)
         return f"{self.label} {self.state}"
 
 
@@ -82,14 +87,21 @@ def run_jobs(jobs) -> bool:
 
     threads_each = max(1, (os.cpu_count() or 1) // len(jobs))
     workers = [threading.Thread(target=job.follow, args=(threads_each,)) for job in jobs]
-    start = time.time()
+    start = said = time.time()
+    # One line redrawn in place on a terminal; in a log file, a plain line every 30 s.
+    on_terminal = sys.stdout.isatty()
     for w in workers:
         w.start()
     while any(w.is_alive() for w in workers):
         line = " | ".join(job.status() for job in jobs)
-        print(f"\r  {line}  [{time.time() - start:4.0f}s] ", end="", flush=True)
+        if on_terminal:
+            print(f"\r  {line}  [{time.time() - start:4.0f}s] ", end="", flush=True)
+        elif time.time() - said >= 30:
+            said = time.time()
+            print(f"  {line}  [{said - start:4.0f}s]", flush=True)
         time.sleep(1)
-    print(f"\r  {' | '.join(job.status() for job in jobs)}{' ' * 30}", flush=True)
+    final = " | ".join(job.status() for job in jobs)
+    print(f"\r  {final}{' ' * 30}" if on_terminal else f"  {final}", flush=True)
     ok = True
     for job in jobs:
         if job.returncode != 0:

@@ -43,6 +43,10 @@ def run_det(args) -> None:
             if not torch.cuda.is_available():
                 raise UserInputError(f"MODEL.DEVICE is {cfg.MODEL.DEVICE} but this machine has "
                                      "no CUDA GPU; add `MODEL.DEVICE cpu`")
+        # detectron2's evaluator logs its progress with time left every few seconds.
+        from detectron2.utils.logger import setup_logger
+        setup_logger(name="detectron2", abbrev_name="d2")
+        print(f"evaluating {cfg.MODEL.WEIGHTS} on {', '.join(cfg.DATASETS.TEST)} ...", flush=True)
         results = evaluate(cfg, load_model(cfg))
     for name, metrics in summarize(results).items():
         print(f"{name}: " + "  ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
