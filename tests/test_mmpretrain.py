@@ -266,3 +266,16 @@ def test_paper_table_names_a_failed_run_in_one_line(tmp_path):
                   str(tmp_path / "grid"), "--cfg-options", "trian_dataloader.batch_size=4"])
     error = one_error_line(result)
     assert "cifar_resnet20_seed0 failed" in error and "did you mean" in error
+
+
+@pytest.mark.parametrize("kind", ["C3ResNet", "C3ResNetV1c", "ResNetSE", "SEResNetV1c"])
+def test_frozen_stages_train_new_blocks_unless_told_to_freeze_them(kind):
+    from mmpretrain.registry import MODELS
+    from c3_dense import C3Block, SEBlock
+    for freeze in (False, True):
+        model = MODELS.build(dict(type=kind, depth=18, frozen_stages=2, freeze_new_blocks=freeze))
+        model.train()
+        frozen = [m for layer in (model.layer1, model.layer2) for m in layer.modules()
+                  if isinstance(m, (C3Block, SEBlock))]
+        assert frozen and all(p.requires_grad != freeze for m in frozen for p in m.parameters())
+        assert not model.layer1[0].conv1.weight.requires_grad

@@ -265,6 +265,17 @@ def test_frozen_stages_keep_new_blocks_trainable(kind):
     assert not model.layer1[0].conv1.weight.requires_grad
     assert not model.layer2[-1].conv1.weight.requires_grad
     assert not model.layer1[0].bn1.training
+    # The frameworks' own contract on request: a frozen stage is frozen whole, new blocks too;
+    # the new blocks of the stages that train still train.
+    model = build(dict(cfg, freeze_new_blocks=True))
+    model.train()
+    for layer in frozen_layers:
+        layer = getattr(model, "layer1" if layer is frozen_layers[0] else "layer2")
+        assert not any(p.requires_grad for p in layer.parameters())
+        assert not any(m.training for m in layer.modules())
+    later = [m for layer in (model.layer3, model.layer4) for m in layer.modules()
+             if isinstance(m, (C3Block, SEBlock))]
+    assert later and all(p.requires_grad for m in later for p in m.parameters())
 
 
 def test_real_config_with_pretrained_builds_twice(tmp_path):

@@ -33,9 +33,19 @@ class C3ResLayer(C3Stage):
 
 class NewBlocksTrain:
     """Mixin for OpenMMLab ResNets: ``frozen_stages`` freezes the pretrained layers, but the C3
-    and SE blocks inside them are new and always train (as in the detectron2 adapter)."""
+    and SE blocks inside them are new and train (as in the detectron2 adapter).
+
+    ``freeze_new_blocks=True`` keeps mmseg's and mmpretrain's own contract instead: every
+    parameter of a frozen stage is frozen, the new blocks' too (their backbone tests check
+    this; a fine-tune from our own C3 checkpoint may want it)."""
+
+    def __init__(self, *args, freeze_new_blocks: bool = False, **kwargs):
+        self.freeze_new_blocks = bool(freeze_new_blocks)
+        super().__init__(*args, **kwargs)
 
     def _train_new_blocks(self, mode: bool = True) -> None:
+        if self.freeze_new_blocks:
+            return  # the framework's own freezing stands
         for module in self.modules():
             if isinstance(module, (C3Block, SEBlock)):
                 module.train(mode)
