@@ -12,8 +12,11 @@ setup:
 demo: setup
 	@$(VPY) tools/demo.py
 
+# Two test processes, a module each at a time (module fixtures are built once), one thread
+# each: most tests drive command lines whose imports use one core.
+TEST_WORKERS ?= 2
 test: setup
-	@$(VPY) -m pytest -q --durations=15 tests
+	@OMP_NUM_THREADS=1 $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 # The core, the export paths and one short end-to-end path per adapter (a few minutes);
 # `make test` runs everything.

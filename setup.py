@@ -47,7 +47,7 @@ MMPRETRAIN = [
     "mmengine==0.10.7", "mmcv-lite>=2.0.0rc4,<2.2.0", "einops", "mat4py", "rich", "model-index",
     "ordered-set", "importlib-metadata<8.6",
 ]
-DEV = ["pytest", "onnx", "onnxruntime", "scikit-learn", "scikit-image", "fvcore"]
+DEV = ["pytest", "pytest-xdist", "onnx", "onnxruntime", "scikit-learn", "scikit-image", "fvcore"]
 
 setup(
     name="c3_dense",

@@ -91,7 +91,7 @@ def test_voc_layout_uses_the_voc_evaluator(data_base, tmp_path):
 
 
 def test_ddp_on_two_cpu_processes(data_base, tmp_path):
-    result = train(data_base, tmp_path, flags=["--num-gpus", "2"],
+    result = train(data_base, tmp_path, flags=["--num-gpus", "2", "--dist-url", "auto"],
                    extra=["SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "4"])
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "log.txt").read_text()

@@ -243,8 +243,9 @@ def test_paper_table_runs_end_to_end_on_generated_data(tmp_path):
 def test_torchrun_launcher_on_two_cpu_processes(cifar, tmp_path):
     # The usual multi-GPU launch (torchrun + --launcher pytorch), here on two CPU processes:
     # each takes half the data (DistributedSampler), one DDP model.
-    result = run(["-m", "torch.distributed.run", "--nproc_per_node", "2", "tools/train_cls.py",
-                  CIFAR_C3, "--launcher", "pytorch", "--work-dir", str(tmp_path)]
+    # (--standalone: a free port, so that a parallel test run can launch another.)
+    result = run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                  "tools/train_cls.py", CIFAR_C3, "--launcher", "pytorch", "--work-dir", str(tmp_path)]
                  + cifar_options(cifar / "data", **{"train_cfg.max_epochs": 1}))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     log = "\n".join(open(p).read() for p in glob.glob(str(tmp_path / "*" / "*.log")))

@@ -135,7 +135,7 @@ def test_torchrun_launcher_on_two_cpu_processes(voc_root, tmp_path):
     options = ["train_cfg.max_iters=2", "train_cfg.val_interval=2",
                "default_hooks.checkpoint.interval=2", "param_scheduler.0.end=2",
                "train_dataloader.batch_size=2", *data_options(voc_root)]
-    result = run(["-m", "torch.distributed.run", "--nproc_per_node", "2",
+    result = run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                   os.path.join("tools", "train_seg.py"), CONFIG, "--launcher", "pytorch",
                   "--work-dir", str(tmp_path), "--cfg-options", *options])
     assert result.returncode == 0, result.stderr[-3000:]

@@ -38,7 +38,10 @@ MMCV_LITE_PIN = "mmcv-lite==2.1.0"
 MMPRETRAIN_PIN = "mmpretrain==1.2.0"
 MMPRETRAIN_DEPS = ["einops", "mat4py", "rich", "model-index", "ordered-set",
                    "importlib-metadata<8.6"]
-DEV_DEPS = ["pytest", "onnx", "onnxruntime", "scikit-learn", "scikit-image", "fvcore"]
+# pytest-xdist: `make test` runs the suite in two processes (its command-line tests spend
+# much of their time importing frameworks, one core each).
+DEV_DEPS = ["pytest", "pytest-xdist", "onnx", "onnxruntime", "scikit-learn", "scikit-image",
+            "fvcore"]
 
 
 class StepFailed(RuntimeError):
@@ -155,7 +158,7 @@ def main() -> int:
 
     @step("dev-tools")
     def _dev():
-        if importable(py, "import pytest, onnx, onnxruntime, sklearn, skimage, fvcore"):
+        if importable(py, "import pytest, xdist, onnx, onnxruntime, sklearn, skimage, fvcore"):
             return False
         run(pip + DEV_DEPS, "dev-tools", "check access to the package index")
         return True
