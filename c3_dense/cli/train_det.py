@@ -74,7 +74,9 @@ def worker(args):
         trainer = Trainer(cfg)
         trainer.resume_or_load(resume=args.resume)
         trainer.train()
-        # The final evaluation (EvalHook after the last iteration) leaves its results here.
+        # The final evaluation (EvalHook after the last iteration) leaves its results in
+        # DefaultTrainer's _last_eval_results, which has no public accessor; reading it avoids
+        # evaluating a second time.
         results = per_dataset(cfg, getattr(trainer, "_last_eval_results", None))
     path = write_metrics(cfg.OUTPUT_DIR, results, "final_metrics.json")
     print(f"final metrics written to {path}")

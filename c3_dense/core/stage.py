@@ -87,7 +87,8 @@ class _StoredAsRecipe:
     def _key(t: torch.Tensor):
         # The version counter (autograd's own record of in-place changes) is part of the key:
         # a block that modifies the output in place before saving it gets it stored as is,
-        # since the recipe rebuilds the values the C3 block returned.
+        # since the recipe rebuilds the values the C3 block returned. (torch has no public
+        # accessor for the counter.)
         return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(),
                 t.dtype, t.device, t._version)
 

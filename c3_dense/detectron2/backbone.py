@@ -176,6 +176,8 @@ class C3Res5ROIHeads(Res5ROIHeads):
     default 14×14 pooler: 1024ch@14² → window 7², the ImageNet layer4 geometry). Each ROI
     is one sample: its channels exchange messages with one another."""
 
+    # Res5ROIHeads builds its res5 stage only in this classmethod (its config has no block
+    # class); overriding it is how detectron2's own Res5ROIHeads variants change that stage.
     @classmethod
     def _build_res5_block(cls, cfg):
         res5, out_channels = super()._build_res5_block(cfg)
@@ -211,7 +213,7 @@ class SERes5ROIHeads(Res5ROIHeads):
     """Res5ROIHeads whose res5 blocks carry SE (when MODEL.SE.STAGES has res5): the same
     stage as Res5ROIHeads builds, with :class:`SEBottleneckBlock` as its block class."""
 
-    @classmethod
+    @classmethod  # the same extension point as C3Res5ROIHeads
     def _build_res5_block(cls, cfg):
         if "res5" not in se_stages(cfg):
             return super()._build_res5_block(cfg)

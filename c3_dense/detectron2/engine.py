@@ -202,6 +202,8 @@ class C3Checkpointer(DetectionCheckpointer):
         super().__init__(model, save_dir, **checkpointables)
         self.complete = complete
 
+    # _load_file, _torch_load and _load_model are fvcore Checkpointer's override points for
+    # file formats and loading (its docstrings invite subclasses; DetectionCheckpointer is one).
     def _load_file(self, filename):
         if filename.endswith(".pkl"):
             with open(filename, "rb") as f:
