@@ -62,7 +62,8 @@ def get_config_file(name: str) -> str:
         [c for c in list_configs() if base.split("_")[0] in c][:5]
     hint = f"; shipped configs with that name: {', '.join(near)}" if near else \
         "; see c3_dense.model_zoo.list_configs()"
-    raise UserInputError(f"config {name} is neither a file nor a shipped config{hint}")
+    raise UserInputError(f"config {name} not found: neither a file nor a shipped "
+                         f"config{hint}")
 
 
 def resolve_config(path: str) -> str:

@@ -101,12 +101,30 @@ def test_every_shipped_config_builds_its_model():
         assert any(".se." in k for k in keys) == path.endswith("_se.py"), path
 
 
-def test_the_earlier_se_name_builds_the_same_network_with_a_deprecation_line(capfd):
+def test_the_earlier_se_name_builds_the_same_network_with_a_deprecation_line():
+    import logging
+    from mmengine.logging import MMLogger
     from mmpretrain.registry import MODELS
-    new = MODELS.build(dict(type="SEResNetV1c", depth=18))
-    assert "deprecated" not in "".join(capfd.readouterr())
-    old = MODELS.build(dict(type="ResNetV1cSE", depth=18))
-    assert "'ResNetV1cSE' is deprecated: it is now 'SEResNetV1c'" in "".join(capfd.readouterr())
+
+    class Lines(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def emit(self, record):
+            if "deprecated" in record.getMessage():
+                self.lines.append(record.getMessage())
+
+    logger, lines = MMLogger.get_current_instance(), Lines()  # where the Runner's log goes
+    logger.addHandler(lines)
+    try:
+        new = MODELS.build(dict(type="SEResNetV1c", depth=18))
+        assert not lines.lines
+        old = MODELS.build(dict(type="ResNetV1cSE", depth=18))
+    finally:
+        logger.removeHandler(lines)
+    assert len(lines.lines) == 1 and \
+        "'ResNetV1cSE' is deprecated: it is now 'SEResNetV1c'" in lines.lines[0]
     assert isinstance(old, type(new))
     assert {k: v.shape for k, v in old.state_dict().items()} == \
         {k: v.shape for k, v in new.state_dict().items()}

@@ -34,7 +34,7 @@ def test_every_config_of_the_checkout_is_found_by_name():
     # Without the framework folder, when one framework has it.
     assert model_zoo.get_config_file("PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml") == \
         os.path.join(ROOT, "configs", "detectron2", "PascalVOC07", "faster_rcnn_R_50_FPN_c3.yaml")
-    with pytest.raises(Exception, match="neither a file nor a shipped config.*"
+    with pytest.raises(Exception, match="not found: neither a file nor a shipped config.*"
                                         "PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml"):
         model_zoo.get_config_file("PascalVOC12/faster_rcnn_R_50_FPN_c3.yaml")
 
