@@ -21,7 +21,7 @@ test: setup
 # The core, the export paths and one short end-to-end path per adapter (a few minutes);
 # `make test` runs everything.
 test-fast: setup
-	@$(VPY) -m pytest -q -m "not slow or adapter_path" tests
+	@OMP_NUM_THREADS=1 $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow or adapter_path" tests
 
 bench: setup
 	@$(VPY) bench/bench_c3.py
