@@ -340,6 +340,10 @@ def main(argv=None) -> int:
     for category in (UserWarning, DeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category)
     from c3_dense.data import make_demo_dataset
+    # One absolute data folder for this process and the runs it starts (they work in
+    # --out-root): $DETECTRON2_DATASETS, else ./datasets of where the demo was started.
+    os.environ["DETECTRON2_DATASETS"] = os.path.abspath(os.environ.get("DETECTRON2_DATASETS",
+                                                                       "datasets"))
     t0 = time.time()
     print(f"Demo data: {make_demo_dataset()}")
     det_rows, seg_rows, seg_classes = [], [], {}
