@@ -3,8 +3,8 @@ import os
 import pytest
 import torch
 
-# Keep the suite's thread use predictable on small CI machines (make test sets
-# OMP_NUM_THREADS=1 for each of its two processes).
+# Keep the suite's thread use predictable on small CI machines (OMP_NUM_THREADS, where set,
+# decides instead).
 if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 

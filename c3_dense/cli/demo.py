@@ -29,6 +29,7 @@ from c3_dense.records import write_json
 
 DET_CONFIGS = os.path.join(configs_root(), "detectron2", "Demo")
 SEG_CONFIGS = os.path.join(configs_root(), "mmseg", "demo")
+QUICK_DET_ITERS = 6  # --quick: a smoke test of every stage (checkpoints at 3 and 6)
 
 
 class Job:
@@ -113,7 +114,7 @@ def run_jobs(jobs) -> bool:
 
 
 def run_detection(quick: bool, out_root: str) -> list:
-    iters = 10 if quick else det_max_iter()
+    iters = QUICK_DET_ITERS if quick else det_max_iter()
     print("\nDetection: Faster R-CNN R-18-FPN from scratch, COCO AP on the demo test set")
 
     def job(label, config, untrained=False):
@@ -365,7 +366,7 @@ def main(argv=None) -> int:
         print(f"\nDemo failed after {(time.time() - t0) / 60:.1f} min (see the logs named above)")
         return 1
     print("\nPictures and report")
-    det_iters = 10 if args.quick else det_max_iter()
+    det_iters = QUICK_DET_ITERS if args.quick else det_max_iter()
     sections = make_pictures(args.out_root, det_ok, seg_ok, det_iters)
     minutes = (time.time() - t0) / 60
     report = write_report(args.out_root, det_rows, seg_rows, seg_classes, sections, minutes,
