@@ -30,6 +30,7 @@ from c3_dense.model_zoo import resolve_config
 def load_model(task: str, config: str, weights: str, cfg_options=None):
     """The predictor of ``task`` for a config and its weights (checked)."""
     config = resolve_config(config)  # a file, or a shipped config's name
+    print(f"loading {weights} into the model of {config} ...", flush=True)
     if task == "det":
         if cfg_options:
             raise UserInputError("--cfg-options is for mmseg configs; detectron2 finds its "
@@ -63,6 +64,7 @@ def run_compare(args) -> None:
     models = [(label, load_model(args.task, cfg, w, args.cfg_options))
               for label, cfg, w in args.model]
     images = images_for(args, models[0][1])
+    print(f"drawing {len(images)} image(s) through {len(models)} model(s) ...", flush=True)
     path = compare(models, images, os.path.join(args.out, f"compare_{args.task}.png"))
     print(f"wrote {path}")
 
@@ -91,6 +93,8 @@ def run_diversity(args) -> None:
                    for i, w in enumerate(weights)]
     plain = load_model(args.task, *args.plain, args.cfg_options) if args.plain else None
     images = images_for(args, checkpoints[-1][1])
+    print(f"measuring diversity on {len(images)} image(s), {len(checkpoints)} C3 checkpoint(s)"
+          f"{' and the plain model' if plain else ''} ...", flush=True)
     result = diversity_pictures(plain, checkpoints, images, args.out, method=args.method)
     final = result["c3"][str(checkpoints[-1][0])]
     print(f"{'block':<28}{'plain':>8}{'C3 in':>8}{'C3 out':>8}   (lower = more diverse)")
