@@ -12,18 +12,19 @@ setup:
 demo: setup
 	@$(VPY) tools/demo.py
 
-# Two test processes, a module each at a time (module fixtures are built once). Their OpenMP
+# Two test processes, a module each at a time (module fixtures are built once), the longest
+# modules first (tests/conftest.py orders them; xdist would reorder by test count). Their OpenMP
 # threads wait passively: two 2-thread processes on 2 cores then run as fast as two 1-thread
 # ones, and a process left alone still uses both cores (spinning threads would halve both).
 TEST_WORKERS ?= 2
 TEST_ENV := OMP_WAIT_POLICY=PASSIVE
 test: setup
-	@$(TEST_ENV) $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
+	@$(TEST_ENV) $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # The core, the export paths and one short end-to-end path per adapter (a few minutes);
 # `make test` runs everything.
 test-fast: setup
-	@$(TEST_ENV) $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow or adapter_path" tests
+	@$(TEST_ENV) $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow or adapter_path" tests
 
 bench: setup
 	@$(VPY) bench/bench_c3.py
