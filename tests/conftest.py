@@ -8,10 +8,12 @@ import torch
 if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-# The longest modules first: make test's two processes take a module at a time, and a long
-# one started last would leave the other process idle at the end.
-LONG_MODULES = ("test_workflows.py", "test_demo_pictures.py", "test_real_configs.py",
-                "test_detectron2_e2e.py", "test_mmseg_e2e.py", "test_mmpretrain.py")
+# The longest modules first, longest to shortest (as measured): make test's two processes
+# take a module at a time, and a long one started last would leave the other process idle.
+LONG_MODULES = ("test_workflows.py", "test_demo_pictures.py", "test_detectron2_e2e.py",
+                "test_mmpretrain.py", "test_real_configs.py", "test_bad_input.py",
+                "test_tools.py", "test_mmseg_e2e.py", "test_framework_tools.py",
+                "test_detectron2_backbone.py", "test_compile.py", "test_package.py")
 
 
 @pytest.fixture(autouse=True)
