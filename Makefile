@@ -16,15 +16,19 @@ demo: setup
 # modules first (tests/conftest.py orders them; xdist would reorder by test count). Their OpenMP
 # threads wait passively: two 2-thread processes on 2 cores then run as fast as two 1-thread
 # ones, and a process left alone still uses both cores (spinning threads would halve both).
+# A passed test's folders are removed at once (tests/conftest.py does the same for a module's
+# fixtures): the suite writes gigabytes of checkpoints, more than a small CI disk holds at once.
 TEST_WORKERS ?= 2
 TEST_ENV := OMP_WAIT_POLICY=PASSIVE
+PYTEST := $(TEST_ENV) $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+	-o tmp_path_retention_policy=failed -o tmp_path_retention_count=1
 test: setup
-	@$(TEST_ENV) $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 tests
+	@$(PYTEST) --durations=15 tests
 
 # The core, the export paths and one short end-to-end path per adapter (a few minutes);
 # `make test` runs everything.
 test-fast: setup
-	@$(TEST_ENV) $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow or adapter_path" tests
+	@$(PYTEST) -m "not slow or adapter_path" tests
 
 bench: setup
 	@$(VPY) bench/bench_c3.py

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 import torch
@@ -19,6 +20,21 @@ LONG_MODULES = ("test_workflows.py", "test_demo_pictures.py", "test_detectron2_e
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_dirs_removed_when_passed(request, tmp_path_factory):
+    """Removes the folders a module's fixtures made (training runs, checkpoints of real-size
+    models: gigabytes over the suite) once its tests have passed, so the disk holds one module's
+    files at a time; a module with a failure keeps them to look at. Each test's own ``tmp_path``
+    goes when it passes (make test sets ``tmp_path_retention_policy=failed``)."""
+    base = tmp_path_factory.getbasetemp()
+    before = set(base.iterdir())
+    failures = request.session.testsfailed
+    yield
+    if request.session.testsfailed == failures:
+        for path in set(base.iterdir()) - before:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def pytest_configure(config):
