@@ -93,3 +93,64 @@ def test_whole_networks_compile_as_one_graph():
         explained = torch._dynamo.explain(network)(torch.randn(*shape))
         assert explained.graph_break_count == 0, (name, [str(b.reason)[:300]
                                                          for b in explained.break_reasons])
+
+
+def _detector_inputs(sizes, seed=0):
+    from detectron2.structures import Boxes, Instances
+    g = torch.Generator().manual_seed(seed)
+    batch = []
+    for h, w in sizes:
+        gt = Instances((h, w), gt_boxes=Boxes(torch.tensor([[4.0, 6.0, w * 0.6, h * 0.7]])),
+                       gt_classes=torch.tensor([1]))
+        batch.append({"image": torch.randint(0, 255, (3, h, w), generator=g).float(),
+                      "instances": gt, "height": h, "width": w})
+    return batch
+
+
+@pytest.mark.skipif(not importlib.util.find_spec("detectron2"), reason="needs detectron2")
+def test_detectron2_compile_switch_compiles_the_backbone_in_place():
+    # MODEL.BACKBONE.COMPILE: the Trainer's model (training, evaluation, inference) gets a
+    # compiled backbone with the plain model's checkpoint keys and the plain model's losses;
+    # the "eager" backend runs Dynamo's captured graphs as they are (Inductor is checked above).
+    import c3_dense.detectron2  # noqa: F401
+    from detectron2.utils.events import EventStorage
+    from torch._dynamo.utils import counters
+
+    from c3_dense.detectron2.engine import Trainer, setup_cfg
+    from c3_dense.errors import UserInputError
+    config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "configs", "detectron2", "Demo", "faster_rcnn_R_18_FPN_c3.yaml")
+    opts = ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", "", "MODEL.C3.ZERO_INIT", "False"]
+    with pytest.raises(UserInputError, match="COMPILE_BACKEND 'inductr' is not a torch.compile"):
+        setup_cfg(config, opts + ["MODEL.BACKBONE.COMPILE", "True",
+                                  "MODEL.BACKBONE.COMPILE_BACKEND", "inductr"])
+    eager = Trainer.build_model(setup_cfg(config, opts))
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = Trainer.build_model(setup_cfg(config, opts + [
+        "MODEL.BACKBONE.COMPILE", "True", "MODEL.BACKBONE.COMPILE_BACKEND", "eager"]))
+    compiled.load_state_dict(eager.state_dict())  # strict: the same keys
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    losses = {}
+    with EventStorage():
+        for name, model in (("eager", eager), ("compiled", compiled)):
+            model.train()
+            torch.manual_seed(1)  # the RPN's and ROI heads' sampling
+            loss = model(_detector_inputs([(96, 128), (96, 128)]))
+            losses[name] = {k: v.item() for k, v in loss.items()}
+            sum(loss.values()).backward()
+        assert losses["compiled"] == pytest.approx(losses["eager"], rel=1e-4, abs=1e-5)
+        for (name, p), q in zip(eager.backbone.named_parameters(), compiled.backbone.parameters()):
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-4, msg=name)
+        assert counters["stats"]["unique_graphs"] == 1  # the backbone, one graph
+        # Training batches of new sizes (detectron2 pads each to a multiple of 32): Dynamo
+        # compiles once more, with dynamic sizes, and reuses that graph from then on.
+        for sizes in ([(128, 160), (128, 160)], [(160, 96), (64, 64)], [(192, 224), (96, 96)]):
+            sum(compiled(_detector_inputs(sizes)).values()).backward()
+        assert counters["stats"]["unique_graphs"] == 2, dict(counters["stats"])
+    # Evaluation (eval mode, one image a batch): two more graphs, whatever the image sizes.
+    compiled.eval()
+    with torch.no_grad():
+        for size in ((96, 128), (128, 160), (160, 96), (224, 192)):
+            compiled(_detector_inputs([size]))
+    assert counters["stats"]["unique_graphs"] <= 4, dict(counters["stats"])

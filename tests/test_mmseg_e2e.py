@@ -193,3 +193,22 @@ def test_seg_resume_skips_a_truncated_newest_checkpoint(voc_root, finished_seg_r
     assert "resumed epoch: 0, iter: 2" in logs
     assert (work / "iter_2.pth").read_bytes() == good
     assert (work / "iter_6.pth").exists()
+
+
+def test_compile_true_trains_the_same_weights(voc_root, finished_seg_run, tmp_path):
+    # mmengine's `compile` Runner key (compile=True, or a dict of torch.compile options) with
+    # our segmentor: Dynamo captures the train step (our blocks on their portable path) and two
+    # iterations give the weights the eager run had after its first two. The "eager" backend
+    # runs the captured graphs as they are; test_compile.py checks Inductor's code.
+    import torch
+    work = tmp_path / "compiled"
+    result = train(work, voc_root, 2, opts=["param_scheduler.0.end=4", "compile.backend=eager"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = "".join(p.read_text() for p in work.glob("*/*.log"))
+    assert 'Model has been "compiled"' in log
+    got = torch.load(work / "iter_2.pth", weights_only=False, map_location="cpu")["state_dict"]
+    want = torch.load(finished_seg_run / "iter_2.pth", weights_only=False,
+                      map_location="cpu")["state_dict"]
+    assert got.keys() == want.keys() and any(".c3." in k for k in got)
+    for key, value in want.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5, msg=key)

@@ -9,7 +9,8 @@ STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
 
 def add_c3_config(cfg: CN) -> CN:
-    """Add MODEL.C3.* and MODEL.SE.* (defaults: the ImageNet placement, docs/method.md)."""
+    """Add MODEL.C3.* and MODEL.SE.* (defaults: the ImageNet placement, docs/method.md) and
+    MODEL.BACKBONE.COMPILE(_BACKEND)."""
     cfg.MODEL.C3 = CN()
     # C3 runs in front of these stages; in C4 models res5 is the ROI head's (C3Res5ROIHeads),
     # where C3 sees each pooled 14×14 ROI feature map, as ImageNet's layer4 input.
@@ -29,6 +30,13 @@ def add_c3_config(cfg: CN) -> CN:
     cfg.MODEL.SE = CN()
     cfg.MODEL.SE.STAGES = ["res2", "res3", "res4", "res5"]  # SE in every block of these
     cfg.MODEL.SE.REDUCTION = 16
+
+    # torch.compile the backbone wherever a model is built from this config (training,
+    # evaluation, inference); in a C4 model res5 is the ROI head's and stays eager. In place
+    # (Module.compile), so checkpoint keys are the same either way. The backend: torch.compile's
+    # (inductor; aot_eager to check the graph without code generation).
+    cfg.MODEL.BACKBONE.COMPILE = False
+    cfg.MODEL.BACKBONE.COMPILE_BACKEND = "inductor"
     return cfg
 
 

@@ -165,6 +165,11 @@ def _check_values(cfg: CfgNode) -> None:
                 raise UserInputError(f"{key} is {node}; it must be at least {low}")
     if not cfg.SOLVER.BASE_LR > 0:
         raise UserInputError(f"SOLVER.BASE_LR is {cfg.SOLVER.BASE_LR}; it must be positive")
+    backends = torch.compiler.list_backends(exclude_tags=())
+    if cfg.MODEL.BACKBONE.COMPILE and cfg.MODEL.BACKBONE.COMPILE_BACKEND not in backends:
+        raise UserInputError(f"MODEL.BACKBONE.COMPILE_BACKEND {cfg.MODEL.BACKBONE.COMPILE_BACKEND!r}"
+                             " is not a torch.compile backend; use one of "
+                             f"{torch.compiler.list_backends() + ['aot_eager', 'eager']}")
 
 
 def finished_run_files(output_dir: str):
@@ -342,6 +347,15 @@ class Trainer(DefaultTrainer):
         self.checkpointer = C3Checkpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter, self.max_iter, self.cfg = 0, cfg.SOLVER.MAX_ITER, cfg
         self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_model(cls, cfg):
+        model = super().build_model(cfg)
+        if cfg.MODEL.BACKBONE.COMPILE:
+            model.backbone.compile(backend=cfg.MODEL.BACKBONE.COMPILE_BACKEND)
+            logger.info("backbone compiled with torch.compile (backend %s); the first "
+                        "iterations include the compilation", cfg.MODEL.BACKBONE.COMPILE_BACKEND)
+        return model
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
