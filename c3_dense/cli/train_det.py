@@ -8,6 +8,7 @@ detectron2's own command line:
     python tools/train_det.py --config-file CFG --overwrite         # train again into a used OUTPUT_DIR
     python tools/train_det.py --config-file CFG --eval-only MODEL.WEIGHTS output/model_final.pth
     python tools/train_det.py --config-file CFG SOLVER.IMS_PER_BATCH 4 MODEL.C3.INCLUDE_SELF True
+    python tools/train_det.py --config-file CFG MODEL.BACKBONE.COMPILE True   # torch.compile
 
 Final metrics are written to OUTPUT_DIR/final_metrics.json.
 """

@@ -77,41 +77,43 @@ class Predictor:
         tensor = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)).astype("float32"))
         return self.model([{"image": tensor, "height": height, "width": width}])[0]["instances"].to("cpu")
 
-    def _visualizer(self, image_rgb: np.ndarray, scale: float) -> Visualizer:
+    def _kept(self, instances: Instances) -> Instances:
+        """The detections scoring at least ``score_threshold`` (what is drawn and written)."""
+        return instances[instances.scores >= self.score_threshold]
+
+    def _drawing_metadata(self) -> Metadata:
         metadata = self.metadata
         if metadata is None or not metadata.get("thing_classes"):  # unregistered test set
             metadata = Metadata(thing_classes=self.class_names)
-        return Visualizer(image_rgb, metadata, scale=scale, instance_mode=ColorMode.IMAGE)
+        return metadata
+
+    def _visualizer(self, image_rgb: np.ndarray, scale: float) -> Visualizer:
+        return Visualizer(image_rgb, self._drawing_metadata(), scale=scale,
+                          instance_mode=ColorMode.IMAGE)
 
     def draw(self, image_rgb: np.ndarray, instances: Instances, scale: float = 1.0) -> np.ndarray:
         """The image with the detections scoring at least ``score_threshold``, RGB uint8."""
-        kept = instances[instances.scores >= self.score_threshold]
-        return self._visualizer(image_rgb, scale).draw_instance_predictions(kept).get_image()
+        return self._visualizer(image_rgb, scale).draw_instance_predictions(
+            self._kept(instances)).get_image()
 
     def draw_frame(self, frame_rgb: np.ndarray, instances: Instances) -> np.ndarray:
         """A video frame with its detections, drawn by detectron2's VideoVisualizer (an object
         keeps its colour from frame to frame)."""
         if self._video is None:
-            metadata = self.metadata
-            if metadata is None or not metadata.get("thing_classes"):
-                metadata = Metadata(thing_classes=self.class_names)
-            self._video = VideoVisualizer(metadata, instance_mode=ColorMode.IMAGE)
-        kept = instances[instances.scores >= self.score_threshold]
-        return self._video.draw_instance_predictions(frame_rgb, kept).get_image()
+            self._video = VideoVisualizer(self._drawing_metadata(), instance_mode=ColorMode.IMAGE)
+        return self._video.draw_instance_predictions(frame_rgb, self._kept(instances)).get_image()
 
     def empty_note(self, instances: Instances) -> Optional[str]:
         """What an empty drawing means, for a picture's caption; None when something is drawn."""
-        if int((instances.scores >= self.score_threshold).sum()) == 0:
+        if len(self._kept(instances)) == 0:
             return f"no detections \u2265 {self.score_threshold:g}"
         return None
 
     def to_json(self, instances: Instances) -> Dict:
-        kept = instances[instances.scores >= self.score_threshold]
-        return {"detections": instances_to_json(kept, self.class_names)}
+        return {"detections": instances_to_json(self._kept(instances), self.class_names)}
 
     def describe(self, instances: Instances) -> str:
-        kept = int((instances.scores >= self.score_threshold).sum())
-        return f"{kept} detections (score >= {self.score_threshold:g})"
+        return f"{len(self._kept(instances))} detections (score >= {self.score_threshold:g})"
 
     def test_images(self) -> List[str]:
         """The image files of the config's first test set, sorted."""
