@@ -165,10 +165,10 @@ def _check_values(cfg: CfgNode) -> None:
                 raise UserInputError(f"{key} is {node}; it must be at least {low}")
     if not cfg.SOLVER.BASE_LR > 0:
         raise UserInputError(f"SOLVER.BASE_LR is {cfg.SOLVER.BASE_LR}; it must be positive")
-    backends = torch.compiler.list_backends(exclude_tags=())
-    if cfg.MODEL.BACKBONE.COMPILE and cfg.MODEL.BACKBONE.COMPILE_BACKEND not in backends:
-        raise UserInputError(f"MODEL.BACKBONE.COMPILE_BACKEND {cfg.MODEL.BACKBONE.COMPILE_BACKEND!r}"
-                             " is not a torch.compile backend; use one of "
+    backend = cfg.MODEL.BACKBONE.COMPILE_BACKEND
+    if cfg.MODEL.BACKBONE.COMPILE and backend not in torch.compiler.list_backends(exclude_tags=()):
+        raise UserInputError(f"MODEL.BACKBONE.COMPILE_BACKEND {backend!r} is not a "
+                             "torch.compile backend; use one of "
                              f"{torch.compiler.list_backends() + ['aot_eager', 'eager']}")
 
 
