@@ -13,6 +13,9 @@
    at the six ResNet-50 stage inputs against the floor `x + y`, SE and mmcv's ContextBlock
    (GCNet), eval and forward+backward; cost growth; Faster R-CNN and DeepLabv2 training
    iterations plain / SE / C3), and C3-ResNet-50 / plain at 8×224×224 and 1×800×1216.
+4. torch.compile on the GPU (Inductor's Triton kernels): bench/bench_compile.py's tables, the
+   compiled block against eager and the floor at the six stage inputs (with the largest
+   |compiled - eager|, a problem above 1e-3) and compiled C3-ResNet-50 / ResNet-50.
 
 Prints Markdown tables (the README's GPU rows) and a last line `gpu_check: N problems`; exits 1
 when a check fails. On a machine without CUDA it says so in one line and exits 0.
@@ -39,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 import bench_block  # noqa: E402
+import bench_compile  # noqa: E402
 from c3_dense import C3Block  # noqa: E402
 
 
@@ -216,6 +220,23 @@ def main(argv=None) -> int:
     print("\n| ResNet-50 input | fwd+bwd plain (ms) | C3 / plain |\n|---|---|---|")
     for label, plain, c3 in network_table(device, repeats, args.quick):
         print(f"| {label} | {plain * 1e3:.1f} | {c3 / plain:.3f} |", flush=True)
+    print(f"\n## 6. torch.compile ({device.type}: Inductor; median of {repeats})")
+    stages = bench_block.STAGES
+    if args.quick:
+        stages = [(b, c, h // 4, w // 4) for b, c, h, w in stages[::3]]
+    if args.quick:  # a dry run: one small map, Dynamo's graphs run as captured
+        stages = stages[:1]
+    rows = bench_compile.block_rows(device, repeats, stages,
+                                    backend="eager" if args.quick else "inductor")
+    bench_compile.print_block_rows(rows)
+    bad = [r["label"] for r in rows if r["mode"] == "eval" and not r["diff"] < 1e-3]
+    if bad:
+        print(f"compiled block differs from eager by more than 1e-3 at {bad}")
+    problems += len(bad)
+    if not args.quick:  # compiling two ResNet-50s twice: minutes even on a GPU machine
+        print()
+        bench_compile.print_network_rows(bench_compile.network_rows(
+            device, max(1, repeats // 2), bench_compile.NETWORK_SIZES))
     print(f"\ngpu_check: {problems} problems, {time.time() - start:.0f} s")
     return 1 if problems else 0
 

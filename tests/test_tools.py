@@ -130,6 +130,8 @@ def test_gpu_check_dry_run_on_the_cpu():
     assert "| Faster R-CNN R-50-FPN C3 | float32 |" in out and "| DeepLabv2 R-50-D8 C3 | float32 |" in out
     assert out.count("| yes |") >= 8 and "| NO |" not in out
     assert "| 8×256@14×14 (28²) | train |" in out and "gpu_check: 0 problems" in out
+    compiled = out[out.index("## 6. torch.compile"):]
+    assert "| 8×256@14×14 (28²) | eval |" in compiled  # with its |compiled - eager|
 
 
 @pytest.mark.parametrize("tool", ["eval.py", "visualize.py", "convert_weights.py", "infer.py",
