@@ -1,13 +1,18 @@
 #!/usr/bin/env python
-"""torch.compile of the C3 block against the eager block and the floor, side by side in one run.
+"""torch.compile of the C3 block and of C3-ResNet-50, against eager and the floor, side by side.
 
-At the six ResNet-50 stage inputs (bench_block.py's STAGES, the detectron2/mmseg windows), in
-eval and in forward+backward: the eager block, the compiled block (Inductor, dynamic shapes;
-under Dynamo the block runs its portable path), `x + y` eager and compiled, and the block's
-two matmuls alone (the GEMM floor). The floor at a size is the larger of the compiled `x + y`
-and the GEMM floor. Compile time is the first call's time minus a later call's.
+Block: at the six ResNet-50 stage inputs (bench_block.py's STAGES, the detectron2/mmseg
+windows), in eval and in forward+backward: the eager block, the compiled block (Inductor,
+dynamic shapes; under Dynamo the block runs its portable path), `x + y` eager and compiled, and
+the block's two matmuls alone (the GEMM floor). The floor at a size is the larger of the
+compiled `x + y` and the GEMM floor. Compile time is the first call's time minus a later
+call's; "max diff" is the largest |compiled - eager| of the block's eval output.
 
-    python bench/bench_compile.py [--repeats N] [--quick]
+Networks: C3-ResNet-50 and ResNet-50 (torchvision layout), eager and compiled (Inductor), at
+8×224² and 1×800×1216, eval and forward+backward.
+
+    python bench/bench_compile.py [--part block|networks|all] [--repeats N] [--quick]
+                                  [--device cpu|cuda]
 """
 from __future__ import annotations
 
@@ -24,48 +29,48 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 from bench_block import (STAGES, WINDOWS, AddFloor, BlockGemms, _eval_step,  # noqa: E402
-                         _train_step, interleaved)
+                         _train_step, interleaved, sync)
 from c3_dense import C3Block  # noqa: E402
 
+NETWORK_SIZES = [(8, 224, 224), (1, 800, 1216)]
 
-def first_call_seconds(step) -> float:
+
+def first_call_seconds(step, device: torch.device) -> float:
+    sync(device)
     start = time.perf_counter()
     step()
+    sync(device)
     return time.perf_counter() - start
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="small maps, one repeat (a dry run)")
-    args = ap.parse_args(argv)
-    device = torch.device("cpu")
-    stages = [(2, 64, 16, 16), (1, 128, 12, 20)] if args.quick else STAGES
-    repeats = 1 if args.quick else args.repeats
-    print(f"# bench_compile: {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}\n")
-    print("| map (window) | pass | x+y (ms) | eager C3 / x+y | compiled C3 / x+y "
-          "| compiled x+y / x+y | GEMM floor / x+y | compiled C3 / floor | compile (s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+def block_rows(device: torch.device, repeats: int, stages=STAGES,
+               backend: str = "inductor") -> list:
+    """One dict per (size, pass): medians in seconds, compile seconds, eval max diff."""
+    rows = []
     for batch, c, h, w in stages:
         shape = (batch, c, h, w)
         window = WINDOWS.get(c, min(h, w) // 2)
         torch.manual_seed(0)
-        block = C3Block(window)
+        block = C3Block(window, zero_init=False).to(device)
         add = AddFloor(shape, device)
         candidates = {"x+y": add, "C3": block, "GEMM floor": BlockGemms(block),
-                      "compiled C3": torch.compile(block, dynamic=True),
-                      "compiled x+y": torch.compile(add, dynamic=True)}
-        x, grad = torch.randn(shape), torch.randn(shape)
+                      "compiled C3": torch.compile(block, dynamic=True, backend=backend),
+                      "compiled x+y": torch.compile(add, dynamic=True, backend=backend)}
+        x = torch.randn(shape, device=device)
+        grad = torch.randn(shape, device=device)
         for mode in ("eval", "train"):
             torch._dynamo.reset()
             steps = {k: (_eval_step(m, x) if mode == "eval" else _train_step(m, x, grad))
                      for k, m in candidates.items() if not (mode == "train" and k == "GEMM floor")}
-            compile_s = first_call_seconds(steps["compiled C3"])
-            compile_s -= first_call_seconds(steps["compiled C3"])
-            if mode == "train":  # the GEMM floor's own gradient (its output is small)
+            compile_s = first_call_seconds(steps["compiled C3"], device)
+            compile_s -= first_call_seconds(steps["compiled C3"], device)
+            diff = float("nan")
+            if mode == "eval":
+                with torch.no_grad():
+                    diff = (candidates["compiled C3"](x) - block(x)).abs().max().item()
+            else:  # the GEMM floor's own gradient (its output is small)
                 gemm = candidates["GEMM floor"]
-                gemm_grad = torch.randn(batch * c, window * window)
+                gemm_grad = torch.randn(batch * c, window * window, device=device)
 
                 def gemm_train():
                     gemm.train()
@@ -73,12 +78,98 @@ def main(argv=None) -> int:
                     gemm.zero_grad(set_to_none=True)
                 steps["GEMM floor"] = gemm_train
             med = interleaved(steps, repeats, device)
-            base = med["x+y"]
-            floor = max(med["compiled x+y"], med["GEMM floor"])
-            print(f"| {batch}×{c}@{h}×{w} ({window}²) | {mode} | {base * 1e3:.2f} "
-                  f"| {med['C3'] / base:.2f} | {med['compiled C3'] / base:.2f} "
-                  f"| {med['compiled x+y'] / base:.2f} | {med['GEMM floor'] / base:.2f} "
-                  f"| {med['compiled C3'] / floor:.2f} | {compile_s:.1f} |", flush=True)
+            rows.append(dict(label=f"{batch}×{c}@{h}×{w} ({window}²)", mode=mode, med=med,
+                             compile_s=compile_s, diff=diff))
+    return rows
+
+
+def print_block_rows(rows: list) -> None:
+    print("| map (window) | pass | x+y (ms) | eager C3 / x+y | compiled C3 / x+y "
+          "| compiled x+y / x+y | GEMM floor / x+y | compiled C3 / floor | compile (s) "
+          "| max diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        med = row["med"]
+        base = med["x+y"]
+        floor = max(med["compiled x+y"], med["GEMM floor"])
+        diff = "" if row["diff"] != row["diff"] else f"{row['diff']:.1e}"
+        print(f"| {row['label']} | {row['mode']} | {base * 1e3:.2f} "
+              f"| {med['C3'] / base:.2f} | {med['compiled C3'] / base:.2f} "
+              f"| {med['compiled x+y'] / base:.2f} | {med['GEMM floor'] / base:.2f} "
+              f"| {med['compiled C3'] / floor:.2f} | {row['compile_s']:.1f} | {diff} |",
+              flush=True)
+
+
+def network_rows(device: torch.device, repeats: int, sizes=NETWORK_SIZES) -> list:
+    """Eager and compiled (Inductor) ResNet-50 and C3-ResNet-50: medians in seconds and the
+    compile seconds of each compiled network, per (size, pass)."""
+    from c3_dense.models import create
+
+    rows = []
+    torch.manual_seed(0)
+    nets = {n: create(n, zero_init=False).to(device) if n.endswith("_c3") else create(n).to(device)
+            for n in ("resnet50", "resnet50_c3")}
+    for batch, h, w in sizes:
+        x = torch.randn(batch, 3, h, w, device=device)
+        for mode in ("eval", "train"):
+            torch._dynamo.reset()
+            compiled = {n: torch.compile(m) for n, m in nets.items()}
+
+            def step(m):
+                def run():
+                    if mode == "eval":
+                        m.eval()
+                        with torch.no_grad():
+                            m(x)
+                    else:
+                        m.train()
+                        m(x).sum().backward()
+                return run
+            steps = {**{n: step(m) for n, m in nets.items()},
+                     **{"compiled " + n: step(m) for n, m in compiled.items()}}
+            compile_s = {}
+            for n in nets:
+                compile_s[n] = first_call_seconds(steps["compiled " + n], device)
+                compile_s[n] -= first_call_seconds(steps["compiled " + n], device)
+            med = interleaved(steps, repeats, device, warmup=1)
+            for m in nets.values():
+                m.zero_grad(set_to_none=True)
+            rows.append(dict(label=f"{batch}×3×{h}×{w}", mode=mode, med=med, compile_s=compile_s))
+    return rows
+
+
+def print_network_rows(rows: list) -> None:
+    print("| input | pass | ResNet-50 eager (ms) | C3 / plain, eager | C3 / plain, compiled "
+          "| compiled / eager, ResNet-50 | compiled / eager, C3 | compile R-50 / C3 (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        med, cs = row["med"], row["compile_s"]
+        print(f"| {row['label']} | {row['mode']} | {med['resnet50'] * 1e3:.0f} "
+              f"| {med['resnet50_c3'] / med['resnet50']:.3f} "
+              f"| {med['compiled resnet50_c3'] / med['compiled resnet50']:.3f} "
+              f"| {med['compiled resnet50'] / med['resnet50']:.2f} "
+              f"| {med['compiled resnet50_c3'] / med['resnet50_c3']:.2f} "
+              f"| {cs['resnet50']:.0f} / {cs['resnet50_c3']:.0f} |", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--part", choices=["block", "networks", "all"], default="all")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one repeat (a dry run)")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    repeats = 1 if args.quick else args.repeats
+    print(f"# bench_compile: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, {device.type}\n")
+    if args.part in ("block", "all"):
+        stages = [(2, 64, 16, 16), (1, 128, 12, 20)] if args.quick else STAGES
+        print_block_rows(block_rows(device, repeats, stages))
+    if args.part in ("networks", "all"):
+        print()
+        sizes = [(2, 64, 64)] if args.quick else NETWORK_SIZES
+        print_network_rows(network_rows(device, repeats, sizes))
     return 0
 
 
