@@ -1,6 +1,7 @@
 """torch.compile of the C3 block: under Dynamo the block runs its portable path (plain tensor
-operations), so it compiles as one graph (fullgraph=True) in eval and in training, with
-dynamic shapes, and Inductor's generated code computes what the eager block computes."""
+operations; tile mode its own plain slices), so it compiles as one graph (fullgraph=True) in
+eval and in training, with dynamic shapes, and Inductor's generated code computes what the
+eager block computes; the frameworks' compile switches (detectron2's MODEL.BACKBONE.COMPILE)."""
 import importlib.util
 import os
 
@@ -47,6 +48,29 @@ def test_one_graph_in_every_mode_and_variant_and_no_recompile_for_new_sizes(opti
             x = torch.randn(*shape)
             torch.testing.assert_close(compiled(x), block(x), rtol=1e-5, atol=1e-5)
     assert counter.graphs == 1, f"{counter.graphs} graphs for {len(shapes)} input sizes"
+
+
+@pytest.mark.parametrize("options", [dict(), dict(norm="bn", group_size=3, final_relu=True)])
+def test_tile_mode_compiles_one_graph_per_map_size_equal_to_eager(options):
+    # Tile mode's windows are placed from the map size, so Dynamo specialises on it: one graph
+    # per size (per train/eval where BatchNorm is in the block). Sizes: windows side by side,
+    # overlapping, and a map smaller than the window (brought up to it, then back down).
+    torch._dynamo.reset()
+    counter = _Counter()
+    block = _block(mode="tile", **options).double()
+    compiled = torch.compile(block, backend=counter, fullgraph=True, dynamic=True)
+    sizes = [(2, 7, 12, 18), (2, 7, 13, 20), (1, 7, 4, 9)]
+    for train in (False, True):
+        block.train(train)
+        for shape in sizes:
+            x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+            results = []
+            for model in (compiled, block):
+                out = model(x)
+                grads = torch.autograd.grad(out.square().sum(), [x, *block.parameters()])
+                results.append((out, grads))
+            torch.testing.assert_close(results[0], results[1])
+    assert counter.graphs == len(sizes) * (2 if options else 1)
 
 
 def test_inductor_compiled_block_and_stage_equal_eager_in_eval_and_training():

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from . import portable
-from .windows import MODES, to_windows
+from .windows import MODES, tile_starts, to_windows
 
 VARIANTS = ("full", "enc_dec", "message")
 # A block's parameters grow with the window's area squared: 2^30 of them (4 GiB in float32,
@@ -415,6 +415,8 @@ class C3Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_scripting():  # alone: TorchScript then compiles nothing after it
             return self.portable_forward(x)
+        if _compiling() and self.mode == "tile":
+            return self._compiled_tile_forward(x)
         if torch.jit.is_tracing() or _compiling():
             return self.portable_forward(x)
         return self._fast_forward(x)
@@ -466,6 +468,36 @@ class C3Block(nn.Module):
         if self.norm is not None:
             out = self.norm(out.flatten(0, 1)).reshape(out.shape)
         return out
+
+    @torch.jit.unused
+    def _compiled_tile_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Tile mode for torch.compile, in plain tensor operations: the windows' places are
+        numbers computed from the input's size (as the eager path's plan), so Dynamo
+        specialises on the map size (one graph per size) and captures slices and in-place
+        slice additions instead of the eager path's autograd Functions and cached plans.
+        Same windows, average by coverage and nearest resizing (maps smaller than the window)
+        as :func:`~c3_dense.core.windows.to_windows`."""
+        if x.dim() != 4:
+            raise ValueError(f"C3Block expects a B×C×H×W tensor, got shape {tuple(x.shape)}")
+        b, c, h, w = (int(v) for v in x.shape)
+        wh, ww = self.window
+        ph, pw = max(h, wh), max(w, ww)
+        padded = x if (ph, pw) == (h, w) else portable.resize_nearest(x, ph, pw)
+        rows, cols = tile_starts(ph, wh), tile_starts(pw, ww)
+        places = [(r, s) for r in rows for s in cols]
+        vectors = torch.stack([padded[:, :, r:r + wh, s:s + ww] for r, s in places], 1)
+        update = self._portable_update(vectors.reshape(b * len(places), c, wh * ww), c)
+        update = update.to(x.dtype).reshape(b, len(places), c, wh, ww)
+        total = x.new_zeros(b, c, ph, pw)
+        coverage = x.new_zeros(ph, pw)
+        for k, (r, s) in enumerate(places):
+            total[:, :, r:r + wh, s:s + ww] += update[:, k]
+            coverage[r:r + wh, s:s + ww] += 1
+        total = total / coverage
+        if (ph, pw) != (h, w):
+            total = portable.resize_nearest(total, h, w)
+        out = x + total
+        return F.relu(out) if self.final_relu else out
 
     @torch.jit.unused
     def _fast_forward(self, x: torch.Tensor) -> torch.Tensor:
