@@ -256,7 +256,8 @@ def test_pretrain_convert_finetune_evaluate_infer_export_segmentation(user):
 
 def killed_and_resumed(command, base, marker, final, key, env=None):
     """Train uninterrupted (``base/whole``); train again (``base/killed``), SIGKILL it (no
-    clean-up) as soon as ``marker`` is written there, then ``--resume`` it; both runs must end
+    clean-up) as soon as ``marker`` is written there (named in its ``last_checkpoint``), then
+    ``--resume`` it; both runs must end
     at the same weights (``final``'s ``key``), bit for bit. ``command(folder, flags)`` is the
     training command line. Returns the resumed run's folder and output."""
     run(command(base / "whole", []), base, env)
@@ -265,7 +266,11 @@ def killed_and_resumed(command, base, marker, final, key, env=None):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=dict(os.environ, **(env or {})))
     deadline = time.time() + 300
-    while not (killed / marker).exists() and process.poll() is None:
+    # Written means recorded in last_checkpoint (both frameworks write that file after the
+    # checkpoint): the checkpoint file itself appears before it is complete, and a run killed
+    # then has nothing to resume from.
+    pointer = killed / "last_checkpoint"
+    while not (pointer.exists() and marker in pointer.read_text()) and process.poll() is None:
         assert time.time() < deadline, f"no {marker} within 5 minutes"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
