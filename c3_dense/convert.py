@@ -13,12 +13,17 @@ Outputs:
 
 * detectron2 (7×7-stem networks only — detectron2's ResNet stem is one 7×7 convolution):
   ``stem.conv1`` (+ ``.norm``), ``resN+1.i.convK`` (+ ``.norm``), ``resN+1.i.shortcut``,
-  C3 as ``resN+1.c3.*``, SE as ``resN+1.i.se.*``; BatchNorm's running statistics go to FrozenBN / BN as they are.
+  C3 as ``resN+1.c3.*``, SE as ``resN+1.i.conv3.activation.*`` (``conv2`` in R-18/34: the
+  slot after the block's last norm); BatchNorm's running statistics go to FrozenBN / BN as
+  they are.
   The weights put the stride in the 3×3 convolution (torchvision's "pytorch" style): use
   ``MODEL.RESNETS.STRIDE_IN_1X1 False``.
 * mmseg (deep-stem networks: mmseg's ResNetV1c): the backbone's keys, with the stem's
   ``stem.I.conv`` / ``stem.I.bn`` (mmpretrain's ConvModules) as mmseg's ``stem.3I`` /
-  ``stem.3I+1`` and a block's SE (``layerN.i.se``) as mmseg's ``se_plugin``.
+  ``stem.3I+1`` and a block's SE as mmseg's ``se_plugin``.
+
+A block's SE is read from any of its places (torchvision ``bn3.se``, mmpretrain
+``drop_path.se``, earlier versions' ``se``).
 
 The heads (``head.*``, ``fc.*``) and ``num_batches_tracked`` counters are dropped.
 """
@@ -48,7 +53,13 @@ def backbone_state(checkpoint: Mapping, source: str = "the checkpoint") -> Tenso
     if not any(k.startswith("layer1.") for k in state):
         raise UserInputError(f"{source} is not a ResNet classification checkpoint (no layer1.* "
                              "keys); convert a torchvision, mmpretrain or c3_dense ResNet")
-    return state
+    return {_SE_SLOT.sub(r"\1.se.", k): v for k, v in state.items()}
+
+
+# A block's SE sits in each framework's slot after the block's last norm: torchvision
+# ``layerN.i.bn3.se`` / ``bn2.se`` (c3_dense.models), mmpretrain ``layerN.i.drop_path.se``;
+# this package's earlier versions wrote ``layerN.i.se``. backbone_state names them all so.
+_SE_SLOT = re.compile(r"^(layer\d\.\d+)\.(?:bn\d\.|drop_path\.)se\.")
 
 
 def stem_kind(state: Mapping) -> str:
@@ -98,8 +109,9 @@ def to_detectron2(state: Mapping, source: str = "the checkpoint") -> Tensors:
             new = f"shortcut.{tail}"
         elif name == "downsample.1":
             new = f"shortcut.norm.{tail}"
-        else:  # se.*
-            new = name if not tail else f"{name}.{tail}"
+        else:  # se.*: detectron2's slot is the activation of the block's last convolution
+            last = "conv3" if f"layer{match.group(1)}.{block}.conv3.weight" in state else "conv2"
+            new = f"{last}.activation.{name[len('se.'):]}" + (f".{tail}" if tail else "")
         out[f"{stage}.{block}.{new}"] = value
     return out
 

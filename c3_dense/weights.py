@@ -219,9 +219,29 @@ def checkpoint_origin(ckpt: Any) -> str:
 
 def is_new_block_key(key: str) -> bool:
     """Whether a state-dict key belongs to a C3 or SE block this package adds (a plain
-    checkpoint cannot hold it)."""
-    parts = key.split(".")[:-1]
-    return "c3" in parts or "se" in parts or "se_plugin" in parts or "c3_plugin" in parts
+    checkpoint cannot hold it; detectron2's SE is the ``activation`` of a block's last
+    convolution, which plain ResNets leave empty)."""
+    parts = set(key.split(".")[:-1])
+    return bool(parts & {"c3", "se", "se_plugin", "c3_plugin", "activation"})
+
+
+# This package's earlier versions kept a block's SE at ``<block>.se.*``; it now sits in each
+# framework's slot after the block's last norm.
+_EARLIER_SE = re.compile(r"^(.*\.\d+)\.se\.(.*)$")
+_SE_SLOTS = ("conv3.activation", "conv2.activation", "drop_path.se", "bn3.se", "bn2.se")
+
+
+def upgrade_se_keys(own: Mapping, state: Mapping) -> Dict:
+    """``state`` with SE tensors under this package's earlier keys (``<block>.se.*``) moved to
+    where a model whose state dict is ``own`` keeps them; every other key as it is."""
+    out = {}
+    for key, value in state.items():
+        match = _EARLIER_SE.match(key)
+        if match and key not in own:
+            moved = [f"{match.group(1)}.{slot}.{match.group(2)}" for slot in _SE_SLOTS]
+            key = next((k for k in moved if k in own), key)
+        out[key] = value
+    return out
 
 
 def _window_text(positions: int) -> str:
@@ -299,6 +319,11 @@ def describe_misfit(own: Mapping, state: Mapping, allow_new_blocks: bool = True)
         return (f"{len(shapes)} tensors have other shapes (other widths or depth; e.g. {k}: "
                 f"{tuple(state[k].shape)} in the weights, {tuple(own[k].shape)} in the model)")
     unexpected = [k for k in state if k not in own]
+    moved = [(a, b) for a, b in zip(unexpected, upgrade_se_keys(own, dict.fromkeys(unexpected)))
+             if a != b]
+    if moved:
+        return (f"its SE tensors have this package's earlier names (e.g. {moved[0][0]}, now "
+                f"{moved[0][1]}); rename them with c3_dense.weights.upgrade_se_keys")
     if unexpected:
         extra = [k for k in unexpected if is_new_block_key(k)]
         if extra and len(extra) == len(unexpected):

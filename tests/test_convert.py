@@ -74,7 +74,7 @@ def test_mmpretrain_resnet_to_detectron2_same_features(tmp_path, variant):
     data = pickle.load(open(weights, "rb"))
     assert data["__author__"] == "c3_dense" and data["matching_heuristics"] is True
     assert any(".c3." in k for k in data["model"]) == (variant == "c3")
-    assert any(".se." in k for k in data["model"]) == (variant == "se")
+    assert any(".conv3.activation." in k for k in data["model"]) == (variant == "se")
     bottom_up = _detectron2_backbone(weights, variant)
     classifier.backbone.out_indices = (0, 1, 2, 3)
     x = torch.randn(1, 3, 96, 128)
@@ -85,14 +85,15 @@ def test_mmpretrain_resnet_to_detectron2_same_features(tmp_path, variant):
         torch.testing.assert_close(got[name], expected[i], rtol=1e-4, atol=1e-4)
 
 
-def test_c3_dense_model_to_detectron2_same_features(tmp_path):
-    # c3_dense.models' ImageNet ResNets use torchvision's names (no prefix, fc.*).
+@pytest.mark.parametrize("variant", ["c3", "se"])
+def test_c3_dense_model_to_detectron2_same_features(tmp_path, variant):
+    # c3_dense.models' ImageNet ResNets use torchvision's names (no prefix, fc.*; SE on bn3).
     from c3_dense.models import create
 
-    net = create("resnet50_c3").eval()
+    net = create(f"resnet50_{variant}").eval()
     _randomize(net)
     weights = _convert(tmp_path, net.state_dict(), "detectron2", "tv")
-    bottom_up = _detectron2_backbone(weights, "c3")
+    bottom_up = _detectron2_backbone(weights, variant)
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
         x1 = net.maxpool(net.relu(net.bn1(net.conv1(x))))

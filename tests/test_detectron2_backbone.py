@@ -108,7 +108,8 @@ def test_new_blocks_train_whatever_freeze_at():
                              "MODEL.BACKBONE.FREEZE_AT", "5"))
     block = se.backbone.bottom_up.res4[0]
     assert not block.conv1.weight.requires_grad
-    assert all(p.requires_grad for p in block.se.parameters())
+    assert type(block.conv2.norm).__name__ == "FrozenBatchNorm2d"  # R-18: conv2 is the last
+    assert all(p.requires_grad for p in block.conv2.activation.parameters())
 
 
 def _plain_trunk_as_pkl(model, path):
@@ -157,6 +158,24 @@ def test_weights_from_another_architecture_are_refused(tmp_path):
         C3Checkpointer(wide).load(str(tmp_path / "m.pth"))
     with pytest.raises(UserInputError, match="not found"):
         C3Checkpointer(wide).load(str(tmp_path / "nope.pkl"))
+
+
+def test_se_checkpoints_with_the_earlier_keys_load_renamed(tmp_path, caplog):
+    # Earlier versions kept a block's SE at <block>.se.*; it is now detectron2's slot
+    # <block>.conv2.activation.* (R-18) - a run trained then still loads, every tensor.
+    trained = build_model(cfg_for(DEMO, "MODEL.BACKBONE.NAME", "build_se_resnet_fpn_backbone"))
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.normal_()
+    earlier = {k.replace(".conv2.activation.", ".se."): v for k, v in trained.state_dict().items()}
+    assert earlier.keys() != trained.state_dict().keys()
+    torch.save({"model": earlier, "iteration": 9}, tmp_path / "model_final.pth")
+    model = build_model(cfg_for(DEMO, "MODEL.BACKBONE.NAME", "build_se_resnet_fpn_backbone"))
+    with caplog.at_level(logging.WARNING):
+        C3Checkpointer(model, complete=True).load(str(tmp_path / "model_final.pth"))
+    assert any("earlier keys" in r.getMessage() for r in caplog.records)
+    for key, value in trained.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
 
 
 ALL_CONFIGS = sorted(p for p in glob.glob(os.path.join(CONFIGS, "**", "*.yaml"), recursive=True)
@@ -267,8 +286,8 @@ def test_se_res5_head_is_the_plain_head_plus_se():
     se = build_model(_r50_c4_cfg("_se"))
     plain_keys = {k: v.shape for k, v in plain.roi_heads.state_dict().items()}
     se_keys = {k: v.shape for k, v in se.roi_heads.state_dict().items()}
-    assert {k: v for k, v in se_keys.items() if ".se." not in k} == plain_keys
-    assert sum(".se." in k for k in se_keys) == 3 * 4  # 3 blocks x (2 convs x weight, bias)
+    assert {k: v for k, v in se_keys.items() if ".activation." not in k} == plain_keys
+    assert sum(".conv3.activation." in k for k in se_keys) == 3 * 4  # 3 blocks x 2 FCs x w, b
 
 
 @pytest.mark.parametrize("name", ["build_c3_resnet_fpn_backbone", "build_se_resnet_fpn_backbone"])

@@ -11,7 +11,7 @@ import torch
 from c3_dense import C3Block
 from c3_dense.weights import (UnsafeWeightsFile, checkpoint_origin, describe_misfit,
                               first_readable, load_torch_file, resume_candidates,
-                              windows_of_weights)
+                              upgrade_se_keys, windows_of_weights)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -103,6 +103,26 @@ def test_misfits_are_named_most_telling_first():
     assert "other shapes" in describe_misfit(plain, wide) and "(128, 64, 1, 1)" in \
         describe_misfit(plain, wide)
     assert describe_misfit(model, model) == ""
+
+
+def test_se_tensors_under_the_earlier_keys_are_named_and_moved():
+    # SE now sits in each framework's slot after a block's last norm; earlier versions kept
+    # it at <block>.se.*. A real mmpretrain SE-ResNet's keys, not a hand-made list.
+    pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
+    import c3_dense.mmpretrain  # noqa: F401
+    from c3_dense.mmpretrain.backbones import ResNetSE
+
+    own = ResNetSE(depth=18).state_dict()
+    earlier = {k.replace(".drop_path.se.", ".se."): v for k, v in own.items()}
+    assert earlier.keys() != own.keys()
+    text = describe_misfit(own, earlier)
+    assert text.startswith("its SE tensors have this package's earlier names (e.g. layer1.0.se.")
+    assert "now layer1.0.drop_path.se." in text and "upgrade_se_keys" in text
+    moved = upgrade_se_keys(own, earlier)
+    assert list(moved) == list(own) and describe_misfit(own, moved) == ""
+    # Keys that are where the model keeps them stay (a CIFAR block's own ``se``).
+    assert upgrade_se_keys({"layer1.0.se.fc1.weight": 0}, {"layer1.0.se.fc1.weight": 1}) == {
+        "layer1.0.se.fc1.weight": 1}
 
 
 def test_a_last_checkpoint_naming_a_deleted_file_is_said(tmp_path, capsys):

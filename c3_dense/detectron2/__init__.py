@@ -11,7 +11,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("c3_dense.detectron2 needs detectron2: run `make test` (it installs it) or "
                       "install detectron2 from source") from exc
 
-from .backbone import (C3Res5ROIHeads, C3ResNet, SEBasicBlock, SEBottleneckBlock, SERes5ROIHeads,
+from .backbone import (C3Res5ROIHeads, C3ResNet, SERes5ROIHeads, add_se,
                        build_c3_resnet_backbone, build_resnet_stages,
                        build_c3_resnet_fpn_backbone, build_se_resnet_backbone,
                        build_se_resnet_fpn_backbone)
@@ -20,7 +20,7 @@ from .data import check_dataset, register_demo_datasets
 
 register_demo_datasets()
 
-__all__ = ["add_c3_config", "C3ResNet", "C3Res5ROIHeads", "SERes5ROIHeads", "SEBasicBlock",
-           "SEBottleneckBlock", "build_resnet_stages",
+__all__ = ["add_c3_config", "C3ResNet", "C3Res5ROIHeads", "SERes5ROIHeads", "add_se",
+           "build_resnet_stages",
            "build_c3_resnet_backbone", "build_c3_resnet_fpn_backbone", "build_se_resnet_backbone",
            "build_se_resnet_fpn_backbone", "register_demo_datasets", "check_dataset"]

@@ -1,20 +1,19 @@
 """C3 and SE ResNet backbones (C4 and FPN) and the matching res5 ROI heads for detectron2.
 
-The trunk is built stage by stage with ``ResNet.make_stage`` from the MODEL.RESNETS keys, so
-that SE enters through detectron2's ``block_class`` (:class:`SEBottleneckBlock`,
-:class:`SEBasicBlock`) and C3 through :class:`c3_dense.C3Stage` (C3 in front of a stage). Keys
-of a plain detectron2 ResNet stay where they are, so ImageNet checkpoints load with only the new
-blocks missing: ``<stage>.c3.*`` (trunk, and ``roi_heads.res5.c3.*`` in a C4 ROI head) and
-``<stage>.<i>.se.*``.
+The trunk is built stage by stage with ``ResNet.make_stage`` from the MODEL.RESNETS keys; SE
+enters each block through detectron2's own slot after its last norm (:func:`add_se`: the last
+``Conv2d``'s ``activation``) and C3 through :class:`c3_dense.C3Stage` (C3 in front of a stage).
+Keys of a plain detectron2 ResNet stay where they are, so ImageNet checkpoints load with only
+the new blocks missing: ``<stage>.c3.*`` (trunk, and ``roi_heads.res5.c3.*`` in a C4 ROI head)
+and ``<stage>.<i>.conv3.activation.*`` (``conv2`` in R-18/34).
 
 New blocks always train: FREEZE_AT freezes the pretrained stem/stages (and turns their BN
 into FrozenBN) but never a C3 or SE block, which starts from scratch.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
-import torch
 import torch.nn as nn
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, ROI_HEADS_REGISTRY
@@ -40,46 +39,24 @@ class C3Block(c3_dense.C3Block):
         return self
 
 
-class SEBottleneckBlock(BottleneckBlock):
-    """BottleneckBlock with SE on the residual branch, before the addition."""
-
-    def __init__(self, *, se_reduction: int = 16, **kwargs):
-        super().__init__(**kwargs)
-        self.se = SEBlock(self.out_channels, reduction=se_reduction, bias=True)
-
-    def forward(self, x):
-        out = self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x)))))
-        shortcut = x if self.shortcut is None else self.shortcut(x)
-        return torch.relu(self.se(out) + shortcut)
-
-    def freeze(self):
-        super().freeze()
-        self.se.requires_grad_(True)  # new: trains even inside a frozen stage
-        return self
+def add_se(blocks, reduction: int) -> None:
+    """SE (r = ``reduction``, with biases) in detectron2's own slot after each block's last
+    norm: the ``activation`` of its last ``Conv2d`` (conv3 of a BottleneckBlock, conv2 of a
+    BasicBlock), which detectron2's ResNet blocks leave empty and apply after the norm, before
+    the shortcut's addition. Keys ``<stage>.<i>.conv3.activation.*``; the blocks' forward stays
+    detectron2's. Added after ``freeze``, the SE trains even inside a frozen stage (new)."""
+    for block in blocks:
+        last = block.conv3 if hasattr(block, "conv3") else block.conv2
+        if last.activation is not None:
+            raise ValueError(f"{type(block).__name__}'s last convolution already has an "
+                             f"activation ({last.activation}); SE goes in that slot")
+        last.activation = SEBlock(block.out_channels, reduction=reduction, bias=True).to(
+            last.weight)
 
 
-class SEBasicBlock(BasicBlock):
-    """BasicBlock with SE on the residual branch, before the addition."""
-
-    def __init__(self, *, se_reduction: int = 16, **kwargs):
-        super().__init__(**kwargs)
-        self.se = SEBlock(self.out_channels, reduction=se_reduction, bias=True)
-
-    def forward(self, x):
-        out = self.conv2(torch.relu(self.conv1(x)))
-        shortcut = x if self.shortcut is None else self.shortcut(x)
-        return torch.relu(self.se(out) + shortcut)
-
-    def freeze(self):
-        super().freeze()
-        self.se.requires_grad_(True)
-        return self
-
-
-def build_resnet_stages(cfg, input_shape: ShapeSpec, se: Sequence[str] = ()):
+def build_resnet_stages(cfg, input_shape: ShapeSpec):
     """The stem and the four stages (lists of blocks) that MODEL.RESNETS describes, as
-    detectron2's ``build_resnet_backbone`` builds them; stages named in ``se`` use the SE
-    block classes."""
+    detectron2's ``build_resnet_backbone`` builds them."""
     res = cfg.MODEL.RESNETS
     if any(res.DEFORM_ON_PER_STAGE):
         raise ValueError("MODEL.RESNETS.DEFORM_ON_PER_STAGE: the C3/SE backbones have no "
@@ -103,16 +80,12 @@ def build_resnet_stages(cfg, input_shape: ShapeSpec, se: Sequence[str] = ()):
         first_stride = 1 if idx == 0 or dilation == 2 else 2
         kwargs = dict(num_blocks=count, stride_per_block=[first_stride] + [1] * (count - 1),
                       in_channels=in_channels, out_channels=out_channels, norm=res.NORM)
-        with_se = name in se
         if basic:
-            kwargs["block_class"] = SEBasicBlock if with_se else BasicBlock
+            kwargs["block_class"] = BasicBlock
         else:
-            kwargs.update(block_class=SEBottleneckBlock if with_se else BottleneckBlock,
-                          bottleneck_channels=bottleneck_channels,
+            kwargs.update(block_class=BottleneckBlock, bottleneck_channels=bottleneck_channels,
                           stride_in_1x1=res.STRIDE_IN_1X1, dilation=dilation,
                           num_groups=res.NUM_GROUPS)
-        if with_se:
-            kwargs["se_reduction"] = cfg.MODEL.SE.REDUCTION
         stages.append(ResNet.make_stage(**kwargs))
         in_channels, out_channels = out_channels, out_channels * 2
         bottleneck_channels *= 2
@@ -176,24 +149,26 @@ class C3Res5ROIHeads(Res5ROIHeads):
     default 14×14 pooler: 1024ch@14² → window 7², the ImageNet layer4 geometry). Each ROI
     is one sample: its channels exchange messages with one another."""
 
-    # Res5ROIHeads builds its res5 stage only in this classmethod (its config has no block
-    # class); overriding it is how detectron2's own Res5ROIHeads variants change that stage.
     @classmethod
-    def _build_res5_block(cls, cfg):
-        res5, out_channels = super()._build_res5_block(cfg)
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
         kwargs = c3_block_kwargs(cfg)
-        if "res5" not in kwargs:
-            return res5, out_channels
-        return C3Stage(C3Block(**kwargs["res5"]), res5), out_channels
+        if "res5" in kwargs:
+            ret["res5"] = C3Stage(C3Block(**kwargs["res5"]), ret["res5"])
+        return ret
 
 
 # --------------------------------------------------------------------------------------- SE
 def _se_trunk(cfg, input_shape: ShapeSpec) -> ResNet:
     stages_with_se = se_stages(cfg)
     check_c4_roi_head(cfg, "se", stages_with_se)
-    stem, stages = build_resnet_stages(cfg, input_shape, se=stages_with_se)
-    return ResNet(stem, stages, out_features=cfg.MODEL.RESNETS.OUT_FEATURES,
-                  freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT)
+    stem, stages = build_resnet_stages(cfg, input_shape)
+    trunk = ResNet(stem, stages, out_features=cfg.MODEL.RESNETS.OUT_FEATURES,
+                   freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT)
+    for name in trunk.stage_names:
+        if name in stages_with_se:
+            add_se(getattr(trunk, name), cfg.MODEL.SE.REDUCTION)
+    return trunk
 
 
 @BACKBONE_REGISTRY.register()
@@ -210,22 +185,12 @@ def build_se_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
 
 @ROI_HEADS_REGISTRY.register()
 class SERes5ROIHeads(Res5ROIHeads):
-    """Res5ROIHeads whose res5 blocks carry SE (when MODEL.SE.STAGES has res5): the same
-    stage as Res5ROIHeads builds, with :class:`SEBottleneckBlock` as its block class."""
+    """Res5ROIHeads whose res5 blocks carry SE (when MODEL.SE.STAGES has res5): the stage
+    Res5ROIHeads builds, with :func:`add_se` applied to its blocks."""
 
-    @classmethod  # the same extension point as C3Res5ROIHeads
-    def _build_res5_block(cls, cfg):
-        if "res5" not in se_stages(cfg):
-            return super()._build_res5_block(cfg)
-        res = cfg.MODEL.RESNETS
-        if res.DEFORM_ON_PER_STAGE[-1]:
-            raise ValueError("MODEL.RESNETS.DEFORM_ON_PER_STAGE: the SE res5 head has no "
-                             "deformable blocks")
-        factor = 2 ** 3  # res5 relative to res2
-        out_channels = res.RES2_OUT_CHANNELS * factor
-        blocks = ResNet.make_stage(
-            SEBottleneckBlock, 3, stride_per_block=[2, 1, 1], in_channels=out_channels // 2,
-            bottleneck_channels=res.NUM_GROUPS * res.WIDTH_PER_GROUP * factor,
-            out_channels=out_channels, num_groups=res.NUM_GROUPS, norm=res.NORM,
-            stride_in_1x1=res.STRIDE_IN_1X1, se_reduction=cfg.MODEL.SE.REDUCTION)
-        return nn.Sequential(*blocks), out_channels
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        if "res5" in se_stages(cfg):
+            add_se(ret["res5"], cfg.MODEL.SE.REDUCTION)
+        return ret

@@ -28,7 +28,7 @@ from c3_dense.records import write_json
 from c3_dense.weights import (UnreadableWeightsFile, checkpoint_origin, describe_c3_misfit,
                               first_readable, is_new_block_key, load_torch_file,
                               load_weights_pickle, resume_candidates, run_checkpoints,
-                              windows_of_weights)
+                              upgrade_se_keys, windows_of_weights)
 
 from .config import add_c3_config, check_c3_se_config
 from .data import check_dataset
@@ -240,6 +240,13 @@ class C3Checkpointer(DetectionCheckpointer):
         classification_file = bool(checkpoint.get("matching_heuristics", False))
         source = getattr(self, "_c3_source", "the checkpoint")
         own = self.model.state_dict()
+        if isinstance(checkpoint.get("model"), dict):
+            upgraded = upgrade_se_keys(own, checkpoint["model"])
+            if list(upgraded) != list(checkpoint["model"]):
+                logger.warning("weights %s: SE tensors renamed from this package's earlier keys "
+                               "(<block>.se.*) to <block>.conv3.activation.* (conv2 in R-18/34)",
+                               source)
+                checkpoint["model"] = upgraded
         c3 = describe_c3_misfit(own, checkpoint.get("model", {}))
         if c3:  # same architecture, other C3 options: name the fix, load nothing
             windows = windows_of_weights(own, checkpoint["model"])

@@ -9,8 +9,9 @@ mmpretrain's registries, to pretrain C3 networks with mmengine's Runner
   no zero_init when training from scratch). Their layer and C3 keys (``layerN.c3.*``) are
   those of mmseg's ``C3ResNetV1c``; the deep stem's differ (mmpretrain's ConvModules), which
   ``tools/convert_weights.py --to mmseg`` renames.
-* ``ResNetSE`` / ``SEResNetV1c``: the same two ResNets with SE in every block, keys as the
-  detectron2 / mmseg SE backbones after conversion (``ResNetSE`` is not ``SEResNet``: that
+* ``ResNetSE`` / ``SEResNetV1c``: the same two ResNets with SE in every block, in each
+  block's ``drop_path`` slot (keys ``layerN.i.drop_path.se.*``; ``tools/convert_weights.py``
+  renames them for the detectron2 / mmseg SE backbones; ``ResNetSE`` is not ``SEResNet``: that
   name is mmpretrain's own SE-ResNet, with other keys; ``ResNetV1cSE`` is the deprecated
   earlier name of ``SEResNetV1c``).
 * ``LocalCIFAR100``: CIFAR-100 from the standard ``cifar-100-python/`` folder; it never

@@ -5,9 +5,8 @@ import logging
 from typing import Optional, Sequence
 
 import torch
-import torch.utils.checkpoint as cp
+import torch.nn as nn
 from mmpretrain.models.backbones import ResNet, ResNetV1c
-from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
 from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 
@@ -67,69 +66,46 @@ class C3ResNetV1c(_C3InFront, ResNetV1c):
         self._add_c3(c3_stages, c3_windows, c3_cfg)
 
 
-class SEBasicBlock(BasicBlock):
-    """mmpretrain's BasicBlock with SE (r = 16, biases: the detectron2 and mmseg adapters'
-    SE) on the residual branch before the addition; keys ``se.*``."""
+class SEThenDropPath(nn.Module):
+    """SE in mmpretrain's own slot between a block's last norm and its addition: the block's
+    ``drop_path`` (an Identity without stochastic depth), which this module runs after the SE
+    (r = 16 with biases, as the detectron2 and mmseg adapters' SE). Keys
+    ``layerN.i.drop_path.se.*``; the block's forward stays mmpretrain's (with_cp included)."""
+
+    def __init__(self, channels: int, drop_path: nn.Module):
+        super().__init__()
+        self.se = SEBlock(channels, reduction=16, bias=True)
+        self.drop_path = drop_path
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop_path(self.se(x))
+
+
+class _SEInEveryBlock(NewBlocksTrain):
+    """Mixin: SE in every block of an mmpretrain ResNet, through :class:`SEThenDropPath`."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.se = SEBlock(self.out_channels, reduction=16, bias=True)
-
-    def forward(self, x):
-        def branch(x):
-            out = self.relu(self.norm1(self.conv1(x)))
-            out = self.se(self.norm2(self.conv2(out)))
-            identity = x if self.downsample is None else self.downsample(x)
-            return self.drop_path(out) + identity
-
-        return self.relu(_maybe_checkpointed(self, branch, x))
-
-
-class SEBottleneck(Bottleneck):
-    """mmpretrain's Bottleneck with SE after conv3 + norm3, before the addition (where
-    detectron2's SEBottleneckBlock and mmseg's ``after_conv3`` SEPlugin put it)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.se = SEBlock(self.out_channels, reduction=16, bias=True)
-
-    def forward(self, x):
-        def branch(x):
-            out = self.relu(self.norm1(self.conv1(x)))
-            out = self.relu(self.norm2(self.conv2(out)))
-            out = self.se(self.norm3(self.conv3(out)))
-            identity = x if self.downsample is None else self.downsample(x)
-            return self.drop_path(out) + identity
-
-        return self.relu(_maybe_checkpointed(self, branch, x))
-
-
-def _maybe_checkpointed(block, branch, x):
-    """``branch(x)``, under activation checkpointing when the block has ``with_cp``."""
-    if block.with_cp and x.requires_grad:
-        return cp.checkpoint(branch, x, use_reentrant=False)
-    return branch(x)
-
-
-_SE_ARCH = {depth: ({BasicBlock: SEBasicBlock, Bottleneck: SEBottleneck}[block], blocks)
-            for depth, (block, blocks) in ResNet.arch_settings.items()}
+        for name in self.res_layers:
+            for block in getattr(self, name):
+                if isinstance(block.drop_path, SEThenDropPath):
+                    raise ValueError(f"{name} already carries SE")
+                block.drop_path = SEThenDropPath(block.out_channels, block.drop_path)
+        self.train(self.training)  # frozen_stages (and freeze_new_blocks) cover the SE too
 
 
 @MODELS.register_module()
-class ResNetSE(NewBlocksTrain, ResNet):
-    """mmpretrain's ResNet (7×7 stem) with SE in every block (:class:`SEBottleneck`); keys
-    ``layerN.i.se.*``, as detectron2's SE ResNets (``tools/convert_weights.py``). A name of its
-    own: mmpretrain's ``SEResNet`` is another implementation with other keys."""
-
-    arch_settings = _SE_ARCH
+class ResNetSE(_SEInEveryBlock, ResNet):
+    """mmpretrain's ResNet (7×7 stem) with SE in every block (:class:`SEThenDropPath`); keys
+    ``layerN.i.drop_path.se.*`` (``tools/convert_weights.py`` turns them into detectron2's or
+    mmseg's). A name of its own: mmpretrain's ``SEResNet`` is another implementation with other
+    keys and Bottleneck blocks only."""
 
 
 @MODELS.register_module()
-class SEResNetV1c(NewBlocksTrain, ResNetV1c):
-    """mmpretrain's ResNetV1c with SE in every block; converts to mmseg's ``SEResNetV1c``
-    (the same network under the same name in mmseg's registry)."""
-
-    arch_settings = _SE_ARCH
+class SEResNetV1c(_SEInEveryBlock, ResNetV1c):
+    """mmpretrain's ResNetV1c with SE in every block (:class:`SEThenDropPath`); converts to
+    mmseg's ``SEResNetV1c`` (the same network under the same name in mmseg's registry)."""
 
 
 @MODELS.register_module()
