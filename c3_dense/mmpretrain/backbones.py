@@ -88,8 +88,6 @@ class _SEInEveryBlock(NewBlocksTrain):
         super().__init__(*args, **kwargs)
         for name in self.res_layers:
             for block in getattr(self, name):
-                if isinstance(block.drop_path, SEThenDropPath):
-                    raise ValueError(f"{name} already carries SE")
                 block.drop_path = SEThenDropPath(block.out_channels, block.drop_path)
         self.train(self.training)  # frozen_stages (and freeze_new_blocks) cover the SE too
 
