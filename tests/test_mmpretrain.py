@@ -94,8 +94,15 @@ def test_every_shipped_config_builds_its_model():
     paths = sorted(p for p in glob.glob(os.path.join(CONFIGS, "*", "*.py"))
                    if os.sep + "_base_" + os.sep not in p)
     assert len(paths) == 26
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    from c3_dense.openmmlab.engine import unknown_argument
     for path in paths:
-        model = build_model(load_config(path), path)
+        cfg = load_config(path)
+        with DefaultScope.overwrite_default_scope("mmpretrain"):
+            assert unknown_argument(cfg.model, MODELS) is None, path  # no false alarm
+        model = build_model(cfg, path)
         keys = model.state_dict()
         assert any(".c3." in k for k in keys) == path.endswith("_c3.py"), path
         assert any(".se." in k for k in keys) == path.endswith("_se.py"), path

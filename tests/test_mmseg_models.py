@@ -13,6 +13,7 @@ from c3_dense import C3Block, SEBlock  # noqa: E402
 from c3_dense.errors import UserInputError  # noqa: E402
 from c3_dense.openmmlab import ops_fallback  # noqa: E402
 from c3_dense.mmseg.engine import build_model, check_config, load_config  # noqa: E402
+from c3_dense.openmmlab.engine import unknown_argument  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmseg.registry import DATASETS, METRICS, MODELS  # noqa: E402
 
@@ -133,6 +134,8 @@ def test_config_tree_is_complete():
 @pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda p: os.path.relpath(p, CONFIGS))
 def test_every_config_builds_its_model(config):
     cfg = load_config(config)
+    with DefaultScope.overwrite_default_scope("mmseg"):
+        assert unknown_argument(cfg.model, MODELS) is None  # no false alarm on a real config
     assert cfg.custom_imports["imports"] == ["c3_dense.mmseg"]
     assert cfg.norm_cfg["type"] == "SyncBN"
     model = build_model(cfg, config)
@@ -148,9 +151,20 @@ def test_every_config_builds_its_model(config):
 
 
 def test_config_errors(tmp_path):
+    # A misspelled model argument is found by the classes' signatures, at any depth.
     cfg = load_config(DEMO, {"model.backbone.dpeth": 18})
-    with pytest.raises(UserInputError, match="dpeth"):
+    with pytest.raises(UserInputError, match=r"model\.backbone\.dpeth is not an argument of "
+                                             r"\w*ResNetV1c; check the spelling"):
         build_model(cfg)
+    cfg = load_config(DEMO, {"model.decode_head.loss_decode.use_sigmod": False})
+    with pytest.raises(UserInputError, match=r"model\.decode_head\.loss_decode\.use_sigmod is "
+                                             "not an argument of CrossEntropyLoss"):
+        build_model(cfg)
+    # A TypeError that no config key explains is not dressed up as a config error.
+    cfg = load_config(DEMO, {"model.backbone.depth": "18"})
+    with pytest.raises(Exception) as raised:
+        build_model(cfg)
+    assert not isinstance(raised.value, UserInputError) or "argument of" not in str(raised.value)
     cfg = load_config(DEMO, {"trian_dataloader": dict(batch_size=2)})
     with pytest.raises(UserInputError, match="'trian_dataloader'.*'train_dataloader'"):
         check_config(cfg, DEMO)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import inspect
 import os
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -57,18 +58,67 @@ def build_in_scope(cfg, source: str, registry, scope: str):
     it has one); a misspelled or bad argument becomes one UserInputError naming it."""
     from mmengine.registry import DefaultScope
 
-    try:
-        with DefaultScope.overwrite_default_scope(cfg.get("default_scope", scope) or scope):
+    with DefaultScope.overwrite_default_scope(cfg.get("default_scope", scope) or scope):
+        try:
             # A copy: EncoderDecoder writes `pretrained` into its backbone's config, and the
             # Runner, which builds from the same config later, would then find it twice.
             return registry.build(copy.deepcopy(cfg.model))
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc) or "got an unexpected" in str(exc):
-            raise UserInputError(f"config error in model of {source}: {exc}; check the spelling "
-                                 "of that key") from None
-        raise
-    except (KeyError, ValueError) as exc:
-        raise UserInputError(f"config error in model of {source}: {exc}") from None
+        except TypeError:
+            unknown = unknown_argument(cfg.model, registry)
+            if unknown is None:
+                raise  # not a config's doing: the traceback is the report
+            key, cls = unknown
+            raise UserInputError(f"config error in model of {source}: {key} is not an argument "
+                                 f"of {cls}; check the spelling of that key") from None
+        except (KeyError, ValueError) as exc:
+            raise UserInputError(f"config error in model of {source}: {exc}") from None
+
+
+def unknown_argument(model_cfg, registry) -> Optional[Tuple[str, str]]:
+    """The first key of a ``type=...`` dict in ``model_cfg`` (depth first) that the class the
+    registry builds for it takes under no name (in its ``__init__`` or its bases'), as
+    ("model.backbone.c3_windos", "C3ResNetV1c"); None when every key is some class's argument.
+    Layer configs (``*_cfg``: norm, act, init) are skipped: their builders take extra keys."""
+    def accepted(cls) -> set:
+        names = set()
+        for klass in inspect.getmro(cls):
+            init = klass.__dict__.get("__init__")
+            if init is not None:
+                try:
+                    names |= set(inspect.signature(init).parameters)
+                except (TypeError, ValueError):  # a builtin's: no signature to read
+                    return {None}
+        return names
+
+    def walk(node, path):
+        if isinstance(node, (list, tuple)):
+            for i, item in enumerate(node):
+                found = walk(item, f"{path}[{i}]")
+                if found:
+                    return found
+            return None
+        if not isinstance(node, dict):
+            return None
+        kind = node.get("type")
+        cls = kind if isinstance(kind, type) else None
+        if isinstance(kind, str):
+            try:
+                cls = registry.get(kind)
+            except Exception:  # noqa: BLE001 - an unknown type is the registry's error to give
+                cls = None
+        if isinstance(cls, type):
+            names = accepted(cls)
+            for key in node:
+                if key != "type" and None not in names and key not in names:
+                    return f"{path}.{key}", cls.__name__
+        for key, value in node.items():
+            if not key.endswith("_cfg"):
+                found = walk(value, f"{path}.{key}")
+                if found:
+                    return found
+        return None
+
+    return walk(model_cfg, "model")
 
 
 def check_top_level(cfg, source: str, extra: Iterable[str] = ()) -> None:
