@@ -134,3 +134,15 @@ def test_detectron2_se_is_the_last_convolutions_activation(kind, train):
     _same(ours, host, torch.randn(2, 16, 12, 10), train)
     with pytest.raises(ValueError, match="already has an activation"):
         add_se([ours], reduction=4)
+
+
+def test_torchvision_se_model_traces_at_one_size_and_runs_at_others():
+    # The SE on the norm is traced like any module (torch.jit.script does not take it:
+    # TorchScript has no super() call; the deprecated scripter is not the path for these).
+    from c3_dense.models import create
+    model = _randomised(create("resnet18_se", num_classes=5)).eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(model, torch.randn(1, 3, 64, 64, dtype=torch.float64))
+        for shape in [(2, 3, 96, 80), (1, 3, 33, 47)]:
+            x = torch.randn(*shape, dtype=torch.float64)
+            torch.testing.assert_close(traced(x), model(x))

@@ -30,7 +30,8 @@ class BatchNorm2dThenSE(nn.BatchNorm2d):
     (``bn3.weight``, ...), the SE's are ``bn3.se.*``, and the block's forward stays
     torchvision's. ``nn.SyncBatchNorm.convert_sync_batchnorm`` would replace this norm by a
     plain SyncBatchNorm, which no longer applies the SE (DDP then names its parameters
-    unused): these reference models are not meant for SyncBN training."""
+    unused): these reference models are not meant for SyncBN training. They trace and export;
+    ``torch.jit.script`` does not take the ``super()`` call."""
 
     def __init__(self, num_features: int, **se_kwargs):
         super().__init__(num_features)
