@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import statistics
 import sys
 import time
 
@@ -44,11 +43,6 @@ import torch  # noqa: E402
 import bench_block  # noqa: E402
 import bench_compile  # noqa: E402
 from c3_dense import C3Block  # noqa: E402
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def agreement(device: torch.device, quick: bool) -> list:
@@ -133,31 +127,22 @@ def amp_mmseg(dtype: torch.dtype, steps: int, size: int, device: torch.device) -
 
 
 def network_table(device: torch.device, repeats: int, quick: bool) -> list:
-    """C3-ResNet-50 / plain, forward+backward, at 8×224² and 1×800×1216."""
+    """C3-ResNet-50 / plain, forward+backward, at 8×224² and 1×800×1216 (medians of
+    bench_block.interleaved: the two networks in turn, synchronised)."""
     from c3_dense.models import create
 
-    models = {n: create(n).to(device) for n in ("resnet50", "resnet50_c3")}
+    models = {n: create(n).to(device).train() for n in ("resnet50", "resnet50_c3")}
     sizes = [(2, 64, 64)] if quick else [(8, 224, 224), (1, 800, 1216)]
     rows = []
     for batch, h, w in sizes:
         x = torch.randn(batch, 3, h, w, device=device)
 
         def step(m):
-            m.train()
             m.zero_grad(set_to_none=True)
             m(x).sum().backward()
 
-        for m in models.values():
-            step(m)
-        times = {n: [] for n in models}
-        for _ in range(repeats):
-            for n, m in models.items():
-                sync(device)
-                t = time.perf_counter()
-                step(m)
-                sync(device)
-                times[n].append(time.perf_counter() - t)
-        med = {n: statistics.median(v) for n, v in times.items()}
+        med = bench_block.interleaved({n: (lambda m=m: step(m)) for n, m in models.items()},
+                                      repeats, device, warmup=1)
         rows.append((f"{batch}×{h}×{w}", med["resnet50"], med["resnet50_c3"]))
     return rows
 
