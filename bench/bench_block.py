@@ -176,17 +176,10 @@ def stage_rows(device: torch.device, repeats: int, stages=STAGES) -> List[dict]:
         row["eval"] = interleaved({k: _eval_step(m, x) for k, m in candidates.items()},
                                   repeats, device)
         train = {k: m for k, m in candidates.items() if k != "GEMM floor"}
-        # The GEMM floor's own gradients: its output is smaller than the map.
-        gemm = candidates["GEMM floor"]
-        gemm_grad = torch.randn(batch * c, window * window, device=device)
-
-        def gemm_train():
-            gemm.train()
-            gemm(x.detach().requires_grad_(True)).backward(gemm_grad)
-            gemm.zero_grad(set_to_none=True)
-
         fns = {k: _train_step(m, x, grad) for k, m in train.items()}
-        fns["GEMM floor"] = gemm_train
+        # The GEMM floor's own gradients: its output is smaller than the map.
+        fns["GEMM floor"] = _train_step(candidates["GEMM floor"], x,
+                                        torch.randn(batch * c, window * window, device=device))
         row["train"] = interleaved(fns, repeats, device)
         row["saved"] = {k: _held_for_backward(m, x) for k, m in train.items()}
         if device.type == "cuda":

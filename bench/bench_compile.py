@@ -69,14 +69,9 @@ def block_rows(device: torch.device, repeats: int, stages=STAGES,
                 with torch.no_grad():
                     diff = (candidates["compiled C3"](x) - block(x)).abs().max().item()
             else:  # the GEMM floor's own gradient (its output is small)
-                gemm = candidates["GEMM floor"]
-                gemm_grad = torch.randn(batch * c, window * window, device=device)
-
-                def gemm_train():
-                    gemm.train()
-                    gemm(x.detach().requires_grad_(True)).backward(gemm_grad)
-                    gemm.zero_grad(set_to_none=True)
-                steps["GEMM floor"] = gemm_train
+                steps["GEMM floor"] = _train_step(
+                    candidates["GEMM floor"], x,
+                    torch.randn(batch * c, window * window, device=device))
             med = interleaved(steps, repeats, device)
             rows.append(dict(label=f"{batch}×{c}@{h}×{w} ({window}²)", mode=mode, med=med,
                              compile_s=compile_s, diff=diff))
