@@ -17,6 +17,7 @@ Networks: C3-ResNet-50 and ResNet-50 (torchvision layout), eager and compiled (I
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
@@ -87,7 +88,7 @@ def print_block_rows(rows: list) -> None:
         med = row["med"]
         base = med["x+y"]
         floor = max(med["compiled x+y"], med["GEMM floor"])
-        diff = "" if row["diff"] != row["diff"] else f"{row['diff']:.1e}"
+        diff = "" if math.isnan(row["diff"]) else f"{row['diff']:.1e}"
         print(f"| {row['label']} | {row['mode']} | {base * 1e3:.2f} "
               f"| {med['C3'] / base:.2f} | {med['compiled C3'] / base:.2f} "
               f"| {med['compiled x+y'] / base:.2f} | {med['GEMM floor'] / base:.2f} "
