@@ -33,6 +33,7 @@ import re
 from typing import Dict, Mapping
 
 from .errors import UserInputError
+from .weights import SE_SLOTS
 
 Tensors = Dict[str, object]
 
@@ -56,10 +57,10 @@ def backbone_state(checkpoint: Mapping, source: str = "the checkpoint") -> Tenso
     return {_SE_SLOT.sub(r"\1.se.", k): v for k, v in state.items()}
 
 
-# A block's SE sits in each framework's slot after the block's last norm: torchvision
-# ``layerN.i.bn3.se`` / ``bn2.se`` (c3_dense.models), mmpretrain ``layerN.i.drop_path.se``;
-# this package's earlier versions wrote ``layerN.i.se``. backbone_state names them all so.
-_SE_SLOT = re.compile(r"^(layer\d\.\d+)\.(?:bn\d\.|drop_path\.)se\.")
+# A block's SE sits in each framework's slot after the block's last norm (weights.SE_SLOTS:
+# torchvision ``layerN.i.bn3.se``, mmpretrain ``layerN.i.drop_path.se``, ...); this package's
+# earlier versions wrote ``layerN.i.se``. backbone_state names them all so.
+_SE_SLOT = re.compile(r"^(layer\d\.\d+)\.(?:%s)\." % "|".join(map(re.escape, SE_SLOTS)))
 
 
 def stem_kind(state: Mapping) -> str:

@@ -225,23 +225,26 @@ def is_new_block_key(key: str) -> bool:
     return bool(parts & {"c3", "se", "se_plugin", "c3_plugin", "activation"})
 
 
-# This package's earlier versions kept a block's SE at ``<block>.se.*``; it now sits in each
-# framework's slot after the block's last norm.
+# Where a block's SE sits, in each framework's slot after the block's last norm (detectron2,
+# mmpretrain, torchvision); this package's earlier versions kept it at ``<block>.se.*``.
+SE_SLOTS = ("conv3.activation", "conv2.activation", "drop_path.se", "bn3.se", "bn2.se")
 _EARLIER_SE = re.compile(r"^(.*\.\d+)\.se\.(.*)$")
-_SE_SLOTS = ("conv3.activation", "conv2.activation", "drop_path.se", "bn3.se", "bn2.se")
+
+
+def _current_se_key(own: Mapping, key: str) -> Optional[str]:
+    """Where a model whose state dict is ``own`` keeps the SE tensor that this package's
+    earlier versions named ``key``; None when ``key`` is not such a name."""
+    match = _EARLIER_SE.match(key)
+    if not match or key in own:
+        return None
+    moved = (f"{match.group(1)}.{slot}.{match.group(2)}" for slot in SE_SLOTS)
+    return next((k for k in moved if k in own), None)
 
 
 def upgrade_se_keys(own: Mapping, state: Mapping) -> Dict:
     """``state`` with SE tensors under this package's earlier keys (``<block>.se.*``) moved to
     where a model whose state dict is ``own`` keeps them; every other key as it is."""
-    out = {}
-    for key, value in state.items():
-        match = _EARLIER_SE.match(key)
-        if match and key not in own:
-            moved = [f"{match.group(1)}.{slot}.{match.group(2)}" for slot in _SE_SLOTS]
-            key = next((k for k in moved if k in own), key)
-        out[key] = value
-    return out
+    return {(_current_se_key(own, k) or k): v for k, v in state.items()}
 
 
 def _window_text(positions: int) -> str:
@@ -319,8 +322,7 @@ def describe_misfit(own: Mapping, state: Mapping, allow_new_blocks: bool = True)
         return (f"{len(shapes)} tensors have other shapes (other widths or depth; e.g. {k}: "
                 f"{tuple(state[k].shape)} in the weights, {tuple(own[k].shape)} in the model)")
     unexpected = [k for k in state if k not in own]
-    moved = [(a, b) for a, b in zip(unexpected, upgrade_se_keys(own, dict.fromkeys(unexpected)))
-             if a != b]
+    moved = [(k, new) for k in unexpected if (new := _current_se_key(own, k))]
     if moved:
         return (f"its SE tensors have this package's earlier names (e.g. {moved[0][0]}, now "
                 f"{moved[0][1]}); rename them with c3_dense.weights.upgrade_se_keys")

@@ -26,7 +26,7 @@ def _imports():
             path = os.path.join(folder, name)
             parts = os.path.relpath(path, os.path.dirname(PACKAGE))[:-3].split(os.sep)
             package = parts[:-1]  # what a relative import starts from
-            room = parts[1] if len(parts) > 1 else "__init__"
+            room = _room(".".join(parts))
             for node in ast.walk(ast.parse(open(path).read(), path)):
                 if isinstance(node, ast.Import):
                     modules = [a.name for a in node.names]

@@ -79,7 +79,8 @@ def unknown_argument(model_cfg, registry) -> Optional[Tuple[str, str]]:
     registry builds for it takes under no name (in its ``__init__`` or its bases'), as
     ("model.backbone.c3_windos", "C3ResNetV1c"); None when every key is some class's argument.
     Layer configs (``*_cfg``: norm, act, init) are skipped: their builders take extra keys."""
-    def accepted(cls) -> set:
+    def accepted(cls) -> Optional[set]:
+        """The argument names of ``cls`` and its bases; None when one cannot be read."""
         names = set()
         for klass in inspect.getmro(cls):
             init = klass.__dict__.get("__init__")
@@ -87,7 +88,7 @@ def unknown_argument(model_cfg, registry) -> Optional[Tuple[str, str]]:
                 try:
                     names |= set(inspect.signature(init).parameters)
                 except (TypeError, ValueError):  # a builtin's: no signature to read
-                    return {None}
+                    return None
         return names
 
     def walk(node, path):
@@ -109,7 +110,7 @@ def unknown_argument(model_cfg, registry) -> Optional[Tuple[str, str]]:
         if isinstance(cls, type):
             names = accepted(cls)
             for key in node:
-                if key != "type" and None not in names and key not in names:
+                if names is not None and key != "type" and key not in names:
                     return f"{path}.{key}", cls.__name__
         for key, value in node.items():
             if not key.endswith("_cfg"):
