@@ -68,5 +68,13 @@ def get_config_file(name: str) -> str:
 
 def resolve_config(path: str) -> str:
     """``path`` when it is a file, else the shipped config of that name (see
-    :func:`get_config_file`)."""
-    return path if os.path.isfile(path) else get_config_file(path)
+    :func:`get_config_file`), with a line saying which file that is; an absolute path that
+    is no file is refused (it names a file of the user's, not a shipped config)."""
+    if os.path.isfile(path):
+        return path
+    if os.path.isabs(path):
+        raise UserInputError(f"config {path} not found; check the path")
+    found = get_config_file(path)
+    print(f"config {path}: no such file here, so the shipped config {found} is used",
+          flush=True)
+    return found

@@ -4,14 +4,17 @@
   tree) -> eval.py cls -> convert_weights.py -> train_det.py / train_seg.py fine-tuning with
   the shipped ``_in1k-c3`` configs (every C3 tensor loaded) -> eval.py det / seg -> infer.py on
   photographs -> export of the trained model (jit.trace and ONNX) run at other sizes;
-* train_cls.py, train_det.py and train_seg.py killed with SIGKILL mid-run -> ``--resume`` ->
-  the uninterrupted run's weights, bit for bit -> eval.py -> infer.py.
+* train_cls.py and train_det.py stopped by Ctrl-C (SIGINT to the process group) and
+  train_seg.py killed with SIGKILL mid-run -> the resume command the interrupted run printed
+  (``--resume`` after SIGKILL) -> the uninterrupted run's weights, bit for bit -> eval.py ->
+  infer.py.
 
 Everything runs in a folder laid out as a user's (data/, datasets/, weights/, work_dirs/),
 with the commands of the README's "Pretraining with C3" section; only the schedule, batch
 and image sizes are shrunk on the command line."""
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -254,17 +257,21 @@ def test_pretrain_convert_finetune_evaluate_infer_export_segmentation(user):
                                                   (1, 3, 120, 88)], user / "seg.onnx")
 
 
-def killed_and_resumed(command, base, marker, final, key, env=None):
-    """Train uninterrupted (``base/whole``); train again (``base/killed``), SIGKILL it (no
-    clean-up) as soon as ``marker`` is written there (named in its ``last_checkpoint``), then
-    ``--resume`` it; both runs must end
-    at the same weights (``final``'s ``key``), bit for bit. ``command(folder, flags)`` is the
-    training command line. Returns the resumed run's folder and output."""
+def killed_and_resumed(command, base, marker, final, key, env=None, sig=signal.SIGKILL):
+    """Train uninterrupted (``base/whole``); train again (``base/killed``), stop it with ``sig``
+    as soon as ``marker`` is written there (named in its ``last_checkpoint``), then resume it;
+    both runs must end at the same weights (``final``'s ``key``), bit for bit.
+    ``command(folder, flags)`` is the training command line. SIGKILL: no clean-up at all,
+    resumed with ``--resume``. SIGINT: Ctrl-C as a terminal sends it (to the whole process
+    group, data-loader workers included); the run must end with exit code 130 and one
+    ``interrupted:`` line naming where it stopped and the command that resumes it, which is
+    what resumes it here. Returns the resumed run's folder and output."""
     run(command(base / "whole", []), base, env)
     killed = base / "killed"
     process = subprocess.Popen([sys.executable] + command(killed, []), cwd=str(base),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=dict(os.environ, **(env or {})))
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, PYTHONWARNINGS="ignore", **(env or {})),
+                               start_new_session=True)
     deadline = time.time() + 300
     # Written means recorded in last_checkpoint (both frameworks write that file after the
     # checkpoint): the checkpoint file itself appears before it is complete, and a run killed
@@ -273,10 +280,21 @@ def killed_and_resumed(command, base, marker, final, key, env=None):
     while not (pointer.exists() and marker in pointer.read_text()) and process.poll() is None:
         assert time.time() < deadline, f"no {marker} within 5 minutes"
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (killed / final).exists(), "the run ended before it was killed"
-    resumed = run(command(killed, ["--resume"]), base, env)
+    os.killpg(process.pid, sig)
+    _, stderr = process.communicate(timeout=300)
+    assert not (killed / final).exists(), "the run ended before it was stopped"
+    resume = command(killed, ["--resume"])
+    if sig == signal.SIGINT:
+        lines = [line for line in stderr.splitlines() if line.startswith("interrupted:")]
+        assert process.returncode == 130 and len(lines) == 1, stderr[-3000:]
+        assert "Traceback" not in stderr, stderr[-3000:]
+        assert "training stopped after" in lines[0], lines[0]
+        assert "its last complete checkpoint is" in lines[0], lines[0]
+        printed = shlex.split(lines[0].split("resume with: ")[1])
+        assert printed[0] == sys.executable and "--resume" in printed, printed
+        resume = printed[1:]
+        assert not any(name.endswith(".part") for name in os.listdir(killed))
+    resumed = run(resume, base, env)
     whole, after = (load_torch_file(folder / final)[key] for folder in (base / "whole", killed))
     assert whole.keys() == after.keys()
     differing = [k for k in whole if not torch.equal(whole[k], after[k])]
@@ -292,7 +310,7 @@ def demo_data(tmp_path_factory):
     return base
 
 
-def test_a_killed_detector_resumes_to_the_uninterrupted_result_then_evaluates_and_infers(
+def test_a_detector_stopped_by_ctrl_c_resumes_to_the_uninterrupted_result_then_evaluates_and_infers(
         demo_data, tmp_path):
     config = os.path.join(CONFIGS, "detectron2", "Demo", "faster_rcnn_R_18_FPN_c3.yaml")
     # Random multi-scale resizing and flips: what a resumed run must draw again.
@@ -304,7 +322,7 @@ def test_a_killed_detector_resumes_to_the_uninterrupted_result_then_evaluates_an
     train = [os.path.join(TOOLS, "train_det.py"), "--config-file", config]
     killed, _ = killed_and_resumed(
         lambda folder, flags: train + flags + opts + ["OUTPUT_DIR", str(folder)], tmp_path,
-        "model_0000001.pth", "model_final.pth", "model", env)
+        "model_0000001.pth", "model_final.pth", "model", env, sig=signal.SIGINT)
     final = killed / "model_final.pth"
     evaluated = tmp_path / "eval.json"
     run([os.path.join(TOOLS, "eval.py"), "det", "--config-file", config, "--weights", str(final),
@@ -338,7 +356,7 @@ def test_a_killed_segmentor_resumes_to_the_uninterrupted_result_then_evaluates_a
     assert (tmp_path / "drawn" / "test_00000_labels.png").exists()
 
 
-def test_a_killed_classification_run_resumes_to_the_uninterrupted_result(tmp_path):
+def test_a_classification_run_stopped_by_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path):
     from c3_dense.data.cifar import write_cifar100_like
 
     write_cifar100_like(str(tmp_path / "data"), train_per_class=1, test_per_class=1)
@@ -352,5 +370,5 @@ def test_a_killed_classification_run_resumes_to_the_uninterrupted_result(tmp_pat
     train = [os.path.join(TOOLS, "train_cls.py"), config]
     _, resumed = killed_and_resumed(
         lambda folder, flags: train + ["--work-dir", str(folder)] + flags + options, tmp_path,
-        "epoch_1.pth", "epoch_3.pth", "state_dict")
+        "epoch_1.pth", "epoch_3.pth", "state_dict", sig=signal.SIGINT)
     assert "resumed epoch" in resumed.stdout + resumed.stderr

@@ -18,7 +18,7 @@ import pickle
 import sys
 
 from c3_dense.errors import (CliParser, UserInputError, check_output_file,
-                             run_cli, summary)
+                             refuse_overwriting_inputs, run_cli, summary)
 
 
 def main(argv=None) -> int:
@@ -33,13 +33,15 @@ def main(argv=None) -> int:
         import torch
 
         from c3_dense.convert import backbone_state, to_detectron2, to_mmseg
-        from c3_dense.weights import read_weights_file
+        from c3_dense.weights import read_weights_file, torch_bytes, write_whole
 
         suffix = ".pkl" if args.to == "detectron2" else ".pth"
         if not args.out.endswith(suffix):
             raise UserInputError(f"output {args.out}: {args.to} weights are written as {suffix}; "
                                  f"name the file *{suffix}")
         check_output_file(args.out, "output")
+        # Before --overwrite is consulted: replacing the checkpoint it reads loses it.
+        refuse_overwriting_inputs([args.out], [args.checkpoint])
         if os.path.exists(args.out) and not args.overwrite:
             raise UserInputError(f"output {args.out} exists; pass --overwrite to replace it or "
                                  "choose another name")
@@ -50,17 +52,16 @@ def main(argv=None) -> int:
         convert = to_detectron2 if args.to == "detectron2" else to_mmseg
         converted = convert(state, args.checkpoint)
         c3 = sorted({k.split(".c3.")[0] for k in converted if ".c3." in k})
-        tmp = args.out + ".part"  # written whole, then renamed: no half-written file
         if args.to == "detectron2":
-            with open(tmp, "wb") as f:
-                pickle.dump({"model": {k: v.numpy() for k, v in converted.items()},
-                             "__author__": "c3_dense", "matching_heuristics": True}, f)
+            data = pickle.dumps({"model": {k: v.numpy() for k, v in converted.items()},
+                                 "__author__": "c3_dense", "matching_heuristics": True})
             hint = (f"MODEL.WEIGHTS {args.out} MODEL.RESNETS.STRIDE_IN_1X1 False"
                     + (" MODEL.C3.ZERO_INIT False" if c3 else ""))
         else:
-            torch.save({"state_dict": converted}, tmp)
+            data = torch_bytes({"state_dict": converted})
             hint = f"--cfg-options model.pretrained={args.out}"
-        os.replace(tmp, args.out)
+        # Written whole or not at all: a full disk leaves neither a half file nor a .part.
+        write_whole(args.out, data, "free space on that disk or write the output elsewhere")
         print(f"wrote {len(converted)} tensors to {args.out} (C3 blocks: "
               f"{', '.join(c3) if c3 else 'none'}); use it with {hint}")
 

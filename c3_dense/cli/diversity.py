@@ -18,7 +18,7 @@ import torch
 
 from c3_dense import DiversityProbe
 from c3_dense.errors import (CliParser, UserInputError, check_output_file,
-                             positive_int, run_cli, summary)
+                             positive_int, refuse_overwriting_inputs, run_cli, summary)
 from c3_dense.models import create, list_models
 from c3_dense.records import write_json
 from c3_dense.weights import check_state_dict_fits, load_torch_file
@@ -69,6 +69,7 @@ def detector_backbone(config: str, weights: str):
 def measure(args) -> None:
     if args.out:
         check_output_file(args.out, "--out")
+        refuse_overwriting_inputs([args.out], [args.weights, args.det_config], "--out")
     if args.det_config:
         return measure_detector(args)
     if args.model not in list_models():

@@ -17,7 +17,7 @@ import os
 import sys
 
 from c3_dense.errors import (CliParser, UserInputError, check_output_file,
-                             run_cli, summary)
+                             refuse_overwriting_inputs, run_cli, summary)
 
 
 def run_det(args) -> None:
@@ -100,6 +100,9 @@ def main(argv=None) -> int:
         args = ap.parse_args(argv)
         if args.out:  # before a long evaluation, not after it
             check_output_file(args.out, "--out")
+            refuse_overwriting_inputs([args.out], [
+                getattr(args, name, None) for name in
+                ("config", "config_file", "checkpoint", "weights", "predictions")], "--out")
         {"det": run_det, "seg": run_seg, "cls": run_cls}[args.task](args)
 
     return run_cli(body)

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 from c3_dense.errors import (CliParser, UserInputError, check_device, check_output_dir,
-                             run_cli, summary)
+                             refuse_overwriting_inputs, run_cli, summary)
 from c3_dense.model_zoo import resolve_config
 from c3_dense.records import write_json
 
@@ -86,6 +86,20 @@ def check_video(path: str) -> None:
         capture.release()
 
 
+def video_output(out: str, video: str) -> str:
+    """Where the drawn frames of ``video`` go: ``out/<name>.mp4``."""
+    return os.path.join(out, os.path.splitext(os.path.basename(video))[0] + ".mp4")
+
+
+def planned_outputs(args, names) -> list:
+    """Every file this run will write (checked against its inputs before any work)."""
+    out = [os.path.join(args.out, "predictions.json")]
+    if args.video:
+        return out + [video_output(args.out, args.video)]
+    suffixes = (".png", "_labels.png") if args.task == "seg" else (".png",)
+    return out + [os.path.join(args.out, name + s) for name in names for s in suffixes]
+
+
 def infer_video(args, model, path: str) -> list:
     """Every frame of ``path`` through the model, drawn into ``--out/<name>.mp4``; returns one
     record per frame."""
@@ -96,7 +110,7 @@ def infer_video(args, model, path: str) -> list:
     capture = cv2.VideoCapture(path)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    out_path = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0] + ".mp4")
+    out_path = video_output(args.out, path)
     writer, frames, start, said = None, [], time.time(), time.time()
     try:
         while True:
@@ -167,6 +181,9 @@ def main(argv=None) -> int:
             check_video(args.video)
         check_device(args.device)
         check_output_dir(args.out, "--out")
+        names = unique_stems(images)
+        refuse_overwriting_inputs(planned_outputs(args, names),
+                                  images + [args.video, args.config, args.weights])
         model = load_model(args)
         path = os.path.join(args.out, "predictions.json")
         if args.video:
@@ -176,7 +193,7 @@ def main(argv=None) -> int:
             print(f"{len(videos[0]['frames'])} frame(s) drawn in "
                   f"{os.path.join(args.out, videos[0]['drawn'])}; raw predictions in {path}")
             return
-        records = infer(args, model, images, unique_stems(images))
+        records = infer(args, model, images, names)
         write_json(path, {"task": args.task, "config": args.config, "weights": args.weights,
                           "images": records}, indent=1)
         print(f"{len(records)} image(s) drawn in {args.out}; raw predictions in {path}")

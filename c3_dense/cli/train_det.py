@@ -19,12 +19,14 @@ import sys
 from detectron2.engine import default_argument_parser, default_setup, launch
 
 import c3_dense.detectron2  # noqa: F401  (registers the backbones and demo data)
-from c3_dense.detectron2.engine import (Trainer, check_datasets, evaluate,
+from c3_dense.detectron2.engine import (CHECKPOINT_NAMES, Trainer, check_datasets, evaluate,
                                         finished_run_files, load_model, per_dataset,
                                         run_seed, setup_cfg, start_metrics_anew,
                                         write_metrics)
-from c3_dense.errors import CliParser, UserInputError, check_output_dir, run_cli
+from c3_dense.errors import (CliParser, UserInputError, check_output_dir, resume_command,
+                             run_cli)
 from c3_dense.model_zoo import resolve_config
+from c3_dense.weights import run_would_overwrite
 
 
 def check(args):
@@ -51,6 +53,11 @@ def check(args):
                              f"over {processes} processes (--num-gpus x --num-machines); make "
                              "it a multiple")
     check_output_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
+    if not args.eval_only and not args.resume and run_would_overwrite(
+            cfg.OUTPUT_DIR, cfg.MODEL.WEIGHTS, CHECKPOINT_NAMES):
+        raise UserInputError(f"MODEL.WEIGHTS {cfg.MODEL.WEIGHTS} is a checkpoint in OUTPUT_DIR "
+                             f"{cfg.OUTPUT_DIR} that this run would write over; copy it "
+                             "elsewhere first, or set another OUTPUT_DIR")
     if not args.eval_only and not args.resume and not args.overwrite:
         done = finished_run_files(cfg.OUTPUT_DIR)
         if done:
@@ -107,7 +114,7 @@ def main(argv=None) -> int:
         launch(worker, args.num_gpus, num_machines=args.num_machines,
                machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
 
-    return run_cli(check_then_launch)
+    return run_cli(check_then_launch, resume=lambda: resume_command(argv))
 
 
 if __name__ == "__main__":

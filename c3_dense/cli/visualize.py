@@ -23,7 +23,7 @@ import sys
 
 from c3_dense import records
 from c3_dense.errors import (CliParser, UserInputError, check_output_dir,
-                             positive_int, run_cli, summary)
+                             positive_int, refuse_overwriting_inputs, run_cli, summary)
 from c3_dense.model_zoo import resolve_config
 
 
@@ -132,6 +132,27 @@ def run_curves(args) -> None:
     print(f"wrote {path}")
 
 
+def planned_outputs(args) -> list:
+    """The files a subcommand writes into ``--out``."""
+    task = getattr(args, "task", "")
+    names = {"compare": [f"compare_{task}.png"],
+             "channels": [f"channels_{task}.png", f"channels_{task}.json"],
+             "diversity": ["diversity_bars.png", "diversity_curve.png", f"diversity_{task}.json"],
+             "curves": ["curves_AP.png", "curves_mIoU.png"]}[args.command]
+    return [os.path.join(args.out, name) for name in names]
+
+
+def given_files(args) -> list:
+    """The files named on the command line (configs, weights, images; folders expanded)."""
+    paths = [p for label, *pair in (getattr(args, "model", None) or []) for p in pair]
+    paths += list(getattr(args, "plain", None) or []) + list(getattr(args, "c3", None) or [])
+    paths += [getattr(args, name, None) for name in ("config", "weights", "image")]
+    for item in list(getattr(args, "images", None) or []):
+        paths += ([os.path.join(item, f) for f in os.listdir(item)] if os.path.isdir(item)
+                  else [item])
+    return [p for p in paths if p]
+
+
 def main(argv=None) -> int:
     ap = CliParser(description=summary(__doc__))
     sub = ap.add_subparsers(dest="command", required=True)
@@ -175,6 +196,7 @@ def main(argv=None) -> int:
     def body():
         args = ap.parse_args(argv)
         check_output_dir(args.out, "--out")
+        refuse_overwriting_inputs(planned_outputs(args), given_files(args))
         {"compare": run_compare, "channels": run_channels, "diversity": run_diversity,
          "curves": run_curves}[args.command](args)
 

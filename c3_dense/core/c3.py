@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import math
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -118,6 +119,21 @@ def check_c3_options(window: Union[int, Tuple[int, int]] = 14, *, mode: str = "r
         raise C3OptionError("zero_init", "zero_init needs a layer to zero: variant='message' "
                             "has no decoder, so use norm='bn' with it or zero_init=False")
     return options
+
+
+# The options a C3Block takes besides its window (check_c3_options' keyword arguments).
+C3_OPTIONS = tuple(name for name in inspect.signature(check_c3_options).parameters
+                   if name != "window")
+
+
+def check_c3_option_names(owner: str, names: Iterable[str]) -> None:
+    """Keyword arguments that ``owner`` (a network whose extra keyword arguments go to its
+    C3 blocks) passes on must be C3 options: a misspelled argument of the network itself is
+    named as the network's (the TypeError Python gives), not reported by the block."""
+    unknown = sorted(set(names) - set(C3_OPTIONS))
+    if unknown:
+        raise TypeError(f"{owner}() got an unexpected keyword argument {unknown[0]!r}: neither "
+                        f"one of its own arguments nor a C3 option ({', '.join(C3_OPTIONS)})")
 
 
 @torch.jit.unused

@@ -16,8 +16,6 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 def find_images(inputs: Iterable[str]) -> List[str]:
     """Image paths from files and folders (a folder gives its image files, sorted, not
     recursing). Every path is checked to decode as an image."""
-    from PIL import Image, UnidentifiedImageError
-
     paths: List[str] = []
     for item in inputs:
         if os.path.isdir(item):
@@ -33,17 +31,26 @@ def find_images(inputs: Iterable[str]) -> List[str]:
         else:
             raise UserInputError(f"input {item} not found; pass image files or folders")
     for path in paths:
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except Image.DecompressionBombError:
-            raise UserInputError(
-                f"{path} is too large for PIL (over 2 × {Image.MAX_IMAGE_PIXELS:,} pixels, "
-                "its guard against decompression bombs); downscale it first") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise UserInputError(f"{path} is not a readable image ({type(exc).__name__}); "
-                                 "pass image files only") from None
+        check_decodes(path)
     return paths
+
+
+def check_decodes(path: str) -> None:
+    """``path`` decodes whole as an image, as a model's reader will read it (a truncated file
+    passes a header check and fails only then); else one UserInputError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Image.DecompressionBombError:
+        raise UserInputError(
+            f"{path} is too large for PIL (over 2 × {Image.MAX_IMAGE_PIXELS:,} pixels, "
+            "its guard against decompression bombs); downscale it first") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserInputError(f"{path} is not a readable image ({reason}); pass whole "
+                             "image files only") from None
 
 
 def read_rgb(path: str) -> np.ndarray:

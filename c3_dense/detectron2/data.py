@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Optional
 from xml.etree import ElementTree as ET
 
@@ -81,21 +82,48 @@ def _overlaps_image(box, width, height) -> bool:
     return x1 > max(x0, 0) and y1 > max(y0, 0) and x0 < width and y0 < height
 
 
+_WARNED_OUTSIDE: set = set()
+
+
+def _reaches_outside(box, width, height) -> bool:
+    """Whether an XYXY box reaches beyond a width × height image (VOC's 1-based pixel
+    coordinates end at the width and height themselves, so those count as inside)."""
+    x0, y0, x1, y1 = box
+    return x0 < 0 or y0 < 0 or x1 > width or y1 > height
+
+
+def _warn_outside(name: str, outside: list, boxes: int) -> None:
+    """One warning line for boxes that reach outside their image: detectron2 clips them in
+    training, the evaluators score them as they are, neither says so."""
+    if outside and name not in _WARNED_OUTSIDE:  # once per process (the checks run twice)
+        _WARNED_OUTSIDE.add(name)
+        where, box, size = outside[0]
+        print(f"warning: data set {name!r}: {len(outside)} of {boxes} boxes reach outside their "
+              f"image (e.g. {[round(v, 1) for v in box]} in a {size[0]}×{size[1]} image, "
+              f"{where}); they are used as given - check the coordinates", file=sys.stderr)
+
+
 def _no_box_inside(name: str, where: str, boxes: int) -> UserInputError:
     return UserInputError(f"data set {name!r}: none of the {boxes} boxes in {where} lies inside "
                           "its image; check the box coordinates (VOC: xmin ymin xmax ymax in "
                           "pixels; COCO: x y width height) against the image sizes")
 
 
-def _check_image(name: str, path: str) -> None:
-    """The file exists and its header is an image's (cheap: PIL reads the header only)."""
+SAMPLES_DECODED = 100  # images of an evaluated set decoded whole up front, evenly spread
+
+
+def _check_image(name: str, path: str, decode: bool = False) -> None:
+    """The file exists and its header is an image's (cheap: PIL reads the header only);
+    ``decode``: the whole image decodes, as the model's reader will read it (a truncated
+    file passes the header check)."""
     from PIL import Image
 
     if not os.path.isfile(path):
         raise _missing(name, path)
     try:
         with Image.open(path) as image:
-            image.size  # noqa: B018  (the header was parsed)
+            if decode:
+                image.load()
     except Exception as exc:
         raise UserInputError(f"data set {name!r}: {path} is not an image ({exc}); replace it "
                              "or leave it out of the data set") from None
@@ -120,7 +148,9 @@ def check_dataset(name: str, evaluated: bool = False) -> Optional[int]:
             raise UserInputError(f"data set {name!r}: {split_file} lists no images; "
                                  "write one image id per line")
         boxes = inside = 0
-        for image_id in ids:
+        outside = []  # (annotation, box, image size) of boxes that reach outside their image
+        step = max(1, len(ids) // SAMPLES_DECODED)
+        for number, image_id in enumerate(ids):
             xml = os.path.join(meta.dirname, "Annotations", f"{image_id}.xml")
             if not os.path.exists(xml):
                 raise _missing(name, xml)
@@ -137,12 +167,16 @@ def check_dataset(name: str, evaluated: bool = False) -> Optional[int]:
             size = _number(tree, "size/width"), _number(tree, "size/height")
             for obj in tree.findall("object"):
                 boxes += 1
-                inside += _overlaps_image([_number(obj, f"bndbox/{k}") for k in
-                                           ("xmin", "ymin", "xmax", "ymax")], *size)
+                box = [_number(obj, f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")]
+                inside += _overlaps_image(box, *size)
+                if _reaches_outside(box, *size):
+                    outside.append((xml, box, size))
             if evaluated:
-                _check_image(name, os.path.join(meta.dirname, "JPEGImages", f"{image_id}.jpg"))
+                _check_image(name, os.path.join(meta.dirname, "JPEGImages", f"{image_id}.jpg"),
+                             decode=number % step == 0)
         if boxes and not inside:
             raise _no_box_inside(name, split_file, boxes)
+        _warn_outside(name, outside, boxes)
         classes = getattr(meta, "thing_classes", None)
         return len(classes) if classes else None
     if hasattr(meta, "json_file"):  # COCO JSON
@@ -194,12 +228,15 @@ def _check_coco(name: str, meta, evaluated: bool) -> Optional[int]:
     sizes = {i.get("id"): (i.get("width"), i.get("height")) for i in content["images"]
              if isinstance(i, dict)}
     boxes = [(a["bbox"], sizes.get(a["image_id"])) for a in content["annotations"]]
-    if boxes and not any(
-            isinstance(b, (list, tuple)) and len(b) == 4 and size and None not in size
-            and _overlaps_image((b[0], b[1], b[0] + b[2], b[1] + b[3]), *size)
-            for b, size in boxes):
+    xyxy = [((b[0], b[1], b[0] + b[2], b[1] + b[3]), size) for b, size in boxes
+            if isinstance(b, (list, tuple)) and len(b) == 4 and size and None not in size]
+    if boxes and not any(_overlaps_image(box, *size) for box, size in xyxy):
         raise _no_box_inside(name, meta.json_file, len(boxes))
+    _warn_outside(name, [(meta.json_file, box, size) for box, size in xyxy
+                         if _reaches_outside(box, *size)], len(boxes))
     if evaluated:
-        for image in content["images"]:
-            _check_image(name, os.path.join(image_root, image.get("file_name", "")))
+        step = max(1, len(content["images"]) // SAMPLES_DECODED)
+        for number, image in enumerate(content["images"]):
+            _check_image(name, os.path.join(image_root, image.get("file_name", "")),
+                         decode=number % step == 0)
     return len(category_ids)

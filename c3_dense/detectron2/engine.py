@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import sys
 import weakref
 from collections import OrderedDict
 from typing import Dict, Iterable, Optional
@@ -22,13 +23,15 @@ from detectron2.utils.logger import setup_logger
 from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
-from c3_dense.errors import UserInputError
+from c3_dense.errors import UserInputError, check_compile_backend
 from c3_dense.model_zoo import resolve_config
 from c3_dense.records import write_json
-from c3_dense.weights import (UnreadableWeightsFile, checkpoint_origin, describe_c3_misfit,
-                              first_readable, is_new_block_key, load_torch_file,
-                              load_weights_pickle, resume_candidates, run_checkpoints,
-                              upgrade_se_keys, windows_of_weights)
+from c3_dense.weights import (UnreadableWeightsFile, check_room, checkpoint_origin,
+                              checkpoint_size, describe_c3_misfit, disk_full_stop,
+                              first_readable, is_disk_full, is_new_block_key, load_torch_file,
+                              load_weights_pickle, resume_advice, resume_candidates,
+                              run_checkpoints, run_interrupted, torch_bytes, upgrade_se_keys,
+                              windows_of_weights, write_whole)
 
 from .config import add_c3_config, check_c3_se_config
 from .data import check_dataset
@@ -150,7 +153,8 @@ def check_datasets(cfg: CfgNode, train: bool = True) -> None:
 
 
 _POSITIVE = ("SOLVER.MAX_ITER", "SOLVER.IMS_PER_BATCH", "SOLVER.CHECKPOINT_PERIOD",
-             "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE")
+             "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+             "TEST.DETECTIONS_PER_IMAGE", "MODEL.RPN.POST_NMS_TOPK_TEST")
 _NON_NEGATIVE = ("DATALOADER.NUM_WORKERS", "TEST.EVAL_PERIOD", "SOLVER.WARMUP_ITERS")
 
 
@@ -165,16 +169,16 @@ def _check_values(cfg: CfgNode) -> None:
                 raise UserInputError(f"{key} is {node}; it must be at least {low}")
     if not cfg.SOLVER.BASE_LR > 0:
         raise UserInputError(f"SOLVER.BASE_LR is {cfg.SOLVER.BASE_LR}; it must be positive")
-    backend = cfg.MODEL.BACKBONE.COMPILE_BACKEND
-    if cfg.MODEL.BACKBONE.COMPILE and backend not in torch.compiler.list_backends(exclude_tags=()):
-        raise UserInputError(f"MODEL.BACKBONE.COMPILE_BACKEND {backend!r} is not a "
-                             "torch.compile backend; use one of "
-                             f"{torch.compiler.list_backends() + ['aot_eager', 'eager']}")
+    if cfg.MODEL.BACKBONE.COMPILE:
+        check_compile_backend(cfg.MODEL.BACKBONE.COMPILE_BACKEND, "MODEL.BACKBONE.COMPILE_BACKEND")
+
+
+CHECKPOINT_NAMES = r"model_\w+\.pth"  # what detectron2's PeriodicCheckpointer writes
 
 
 def finished_run_files(output_dir: str):
     """Checkpoints of an earlier run in ``output_dir`` (what training there would overwrite)."""
-    return run_checkpoints(output_dir, r"model_\w+\.pth")
+    return run_checkpoints(output_dir, CHECKPOINT_NAMES)
 
 
 def start_metrics_anew(output_dir: str) -> bool:
@@ -200,7 +204,10 @@ class C3Checkpointer(DetectionCheckpointer):
     * resumes from the newest checkpoint that loads when the newest one is truncated or
       ``last_checkpoint`` is empty, and says so;
     * with ``complete=True`` (evaluation, inference) refuses weights that lack any of the
-      model's tensors: no half-loaded model is evaluated.
+      model's tensors: no half-loaded model is evaluated; a resumed run's checkpoint must be
+      complete too (another model's checkpoint named by ``last_checkpoint`` is one error);
+    * writes each checkpoint whole or not at all (a full disk or Ctrl-C mid-write leaves no
+      file under its name, and ``last_checkpoint`` keeps naming the last complete one).
     """
 
     def __init__(self, model, save_dir: str = "", *, complete: bool = False, **checkpointables):
@@ -283,11 +290,36 @@ class C3Checkpointer(DetectionCheckpointer):
                                  "of the same ResNet depth")
         if self.complete and incompatible.missing_keys:
             missing = incompatible.missing_keys
-            raise UserInputError(
-                f"weights {source} lack {len(missing)} of this model's tensors (e.g. "
-                f"{missing[0]}); evaluation and inference need the checkpoint that training "
-                "wrote for this config (model_final.pth), not ImageNet or another model's weights")
+            need = ("" if getattr(self, "_resuming", False) else
+                    "; evaluation and inference need the checkpoint that training wrote for "
+                    "this config (model_final.pth), not ImageNet or another model's weights")
+            raise UserInputError(f"weights {source} lack {len(missing)} of this model's tensors "
+                                 f"(e.g. {missing[0]}){need}")
         return incompatible
+
+    # save and tag_last_checkpoint are fvcore's public methods; written here through
+    # write_whole instead of an open file (which a full disk or Ctrl-C leaves half-written).
+    def save(self, name: str, **kwargs) -> None:
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict(),
+                **{key: obj.state_dict() for key, obj in self.checkpointables.items()},
+                **kwargs}
+        path = os.path.join(self.save_dir, f"{name}.pth")
+        self.logger.info("Saving checkpoint to %s", path)
+        write_whole(path, torch_bytes(data), self.resume_advice(), stopped=True)
+        self.tag_last_checkpoint(os.path.basename(path))
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        write_whole(os.path.join(self.save_dir, "last_checkpoint"),
+                    last_filename_basename.encode(), self.resume_advice(), stopped=True)
+
+    def last_complete(self) -> str:
+        """The run's last complete checkpoint (what ``last_checkpoint`` names), or ""."""
+        return self.get_checkpoint_file() if self.has_checkpoint() else ""
+
+    def resume_advice(self) -> str:
+        return resume_advice(self.last_complete())
 
     def load(self, path, *args, **kwargs):
         self._c3_source = path
@@ -299,6 +331,24 @@ class C3Checkpointer(DetectionCheckpointer):
                                  "checkpoint (.pth/.pkl) or to \"\" to start from scratch")
         return super().load(path, *args, **kwargs)
 
+    def _resume_from(self, path: str):
+        """Load a run's checkpoint whole (model, optimizer, scheduler, iteration): it must be
+        this model's, every tensor of it, and its training state must fit."""
+        complete, self.complete, self._resuming = self.complete, True, True
+        try:
+            return self.load(path)
+        except UserInputError as exc:
+            raise UserInputError(f"cannot resume from {path}: {exc}; resume with the config "
+                                 "that wrote it, or train anew in another OUTPUT_DIR "
+                                 "(or --overwrite)") from None
+        except (ValueError, KeyError, RuntimeError) as exc:  # the optimizer's or scheduler's
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UserInputError(f"cannot resume from {path}: its training state does not fit "
+                                 f"this run ({first}); resume with the config that wrote it, "
+                                 "or train anew in another OUTPUT_DIR (or --overwrite)") from None
+        finally:
+            self.complete, self._resuming = complete, False
+
     def resume_or_load(self, path, *, resume=True):
         if not resume:
             return self.load(path, checkpointables=[])
@@ -307,7 +357,7 @@ class C3Checkpointer(DetectionCheckpointer):
         found = first_readable(resume_candidates(self.save_dir, named, r"model_(\d+|final)\.pth"),
                                logger)
         if found:
-            return self.load(found[0])
+            return self._resume_from(found[0])
         if self.has_checkpoint():
             logger.warning("resume: no readable checkpoint in %s; starting from %s",
                            self.save_dir, path or "scratch")
@@ -331,9 +381,20 @@ def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: Optional[str
                          "only 'pascal_voc' and 'coco' detection are supported")
 
 
+class _ReportedByTheCommandLine(logging.Filter):
+    """Drops detectron2's "Exception during training" traceback of a UserInputError (bad data
+    met in training, a full disk): the command line reports it as its one error line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, UserInputError)
+
+
 class Trainer(DefaultTrainer):
     """DefaultTrainer with the evaluator by data set type, DDP on CPU processes, the checking
-    checkpointer, and batches that survive a restart."""
+    checkpointer, batches that survive a restart, a disk checked for room before training,
+    and a run that stops cleanly (a full disk, Ctrl-C): nothing more written, one line saying
+    where it stopped."""
 
     def __init__(self, cfg: CfgNode):
         # DefaultTrainer's constructor, step by step, for two differences: DDP gets no device
@@ -354,6 +415,33 @@ class Trainer(DefaultTrainer):
         self.checkpointer = C3Checkpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter, self.max_iter, self.cfg = 0, cfg.SOLVER.MAX_ITER, cfg
         self.register_hooks(self.build_hooks())
+        loop_logger = logging.getLogger("detectron2.engine.train_loop")
+        if not any(isinstance(f, _ReportedByTheCommandLine) for f in loop_logger.filters):
+            loop_logger.addFilter(_ReportedByTheCommandLine())
+
+    def train(self):
+        if comm.is_main_process():
+            check_room(self.cfg.OUTPUT_DIR, checkpoint_size(self.model, self.optimizer),
+                       "free space on that disk or set another OUTPUT_DIR")
+        try:
+            return super().train()
+        except KeyboardInterrupt:
+            raise run_interrupted(self.iter, self.max_iter,
+                                  self.checkpointer.last_complete()) from None
+        except OSError as exc:
+            if is_disk_full(exc):  # a log or metrics file (checkpoints say so themselves)
+                raise disk_full_stop(exc, self.cfg.OUTPUT_DIR,
+                                     self.checkpointer.resume_advice()) from None
+            raise
+
+    def after_train(self):
+        # TrainerBase.train calls this in a `finally`, so also after a failed checkpoint
+        # write or Ctrl-C (sys.exc_info() then holds the exception): the run then writes
+        # nothing more (no final evaluation, no metrics of an unfinished run) and is
+        # continued from its last complete checkpoint.
+        if sys.exc_info()[0] is not None:
+            return
+        super().after_train()
 
     @classmethod
     def build_model(cls, cfg):

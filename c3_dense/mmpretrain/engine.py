@@ -47,6 +47,10 @@ def topk_within_classes(cfg) -> None:
             continue
         topk = node["topk"]
         ks = [topk] if isinstance(topk, int) else list(topk)
+        bad = [k for k in ks if isinstance(k, bool) or not isinstance(k, int) or k < 1]
+        if bad:
+            raise UserInputError(f"{name}.topk holds {bad[0]!r}; top-k accuracy needs whole "
+                                 "numbers k >= 1, e.g. topk=(1, 5)")
         kept = [k for k in ks if k <= num_classes]
         if kept != ks:
             node["topk"] = tuple(kept) or (1,)

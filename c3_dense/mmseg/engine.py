@@ -150,6 +150,7 @@ def _check_samples(ds: dict, loader: str, num_classes: Optional[int]) -> None:
                 continue
             try:
                 with Image.open(path) as image:
+                    image.load()  # decoded whole: a truncated file fails here, not in training
                     values = np.unique(np.asarray(image)) if key == "seg_map_path" else None
             except FileNotFoundError:
                 raise UserInputError(f"{loader}: {path} does not exist; the split lists it"

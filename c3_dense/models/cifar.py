@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import C3Block, C3Stage, SEBlock
+from ..core import C3Block, C3Stage, SEBlock, check_c3_option_names
 
 CIFAR_C3_WINDOWS = (16, 16, 8)
 
@@ -65,6 +65,7 @@ class CifarResNet(nn.Module):
             raise ValueError(f"depth must be 6n+2 (20, 32, 44, 56, …), got {depth}")
         if attention not in (None, "se", "c3"):
             raise ValueError(f"attention must be None, 'se' or 'c3', got {attention!r}")
+        check_c3_option_names(type(self).__name__, c3_kwargs)
         if c3_kwargs and attention != "c3":
             raise ValueError(f"C3 options {sorted(c3_kwargs)} given without attention='c3'")
         n = (depth - 2) // 6

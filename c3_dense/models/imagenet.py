@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from ..core import C3Block, C3Stage, SEBlock
+from ..core import C3Block, C3Stage, SEBlock, check_c3_option_names
 
 IMAGENET_C3_WINDOWS = (28, 14, 7)
 IMAGENET_SE = dict(reduction=16, bias=True)
@@ -64,6 +64,7 @@ def build_imagenet_resnet(depth: int, attention: Optional[str] = None, num_class
         raise ValueError(f"depth must be one of {sorted(ARCHS)}, got {depth}")
     if attention not in (None, "se", "c3"):
         raise ValueError(f"attention must be None, 'se' or 'c3', got {attention!r}")
+    check_c3_option_names(f"resnet{depth}", c3_kwargs)
     if c3_kwargs and attention != "c3":
         raise ValueError(f"C3 options {sorted(c3_kwargs)} given without attention='c3'")
     kind, layers = ARCHS[depth]

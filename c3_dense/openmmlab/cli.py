@@ -6,7 +6,7 @@ import importlib
 import os
 from typing import Optional, Sequence
 
-from c3_dense.errors import CliParser, run_cli
+from c3_dense.errors import CliParser, resume_command, run_cli
 
 
 def train_parser(description: str, example_option: str) -> CliParser:
@@ -41,4 +41,4 @@ def train_main(description: str, engine: str, example_option: str,
                      args.config, resume=args.resume, amp=args.amp, launcher=args.launcher,
                      overwrite=args.overwrite)
 
-    return run_cli(body)
+    return run_cli(body, resume=lambda: resume_command(argv))

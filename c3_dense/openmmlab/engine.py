@@ -13,12 +13,13 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
-from c3_dense.errors import UserInputError, check_output_dir
+from c3_dense.errors import UserInputError, check_compile_backend, check_output_dir
 from c3_dense import records
 from c3_dense.model_zoo import resolve_config
-from c3_dense.weights import (checkpoint_origin, describe_misfit, first_readable,
-                              load_torch_file, resume_candidates, run_checkpoints,
-                              windows_of_weights)
+from c3_dense.weights import (checkpoint_origin, describe_misfit, disk_full_stop,
+                              first_readable, is_disk_full, load_torch_file, resume_advice,
+                              resume_candidates, run_checkpoints, run_interrupted,
+                              run_would_overwrite, windows_of_weights)
 
 # Top-level keys every mmengine config may hold: Runner arguments and the usual helpers.
 RUNNER_KEYS = {
@@ -132,6 +133,36 @@ def check_top_level(cfg, source: str, extra: Iterable[str] = ()) -> None:
         if close:
             raise UserInputError(f"config key {key!r} in {source} is unknown; did you mean "
                                  f"{close[0]!r}?")
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def check_compile(cfg) -> None:
+    """mmengine's ``compile`` key (True, or the keyword arguments of ``torch.compile``): its
+    backend runs on this machine and its keys and mode are torch.compile's, checked before
+    the work_dir is made (the Runner would compile only at the first batch)."""
+    import inspect
+
+    option = cfg.get("compile")
+    if option is None or option is False:
+        return
+    if option is True:
+        option = {}
+    if not isinstance(option, dict):
+        raise UserInputError(f"compile is {option!r}; set it to True or to a dict of "
+                             "torch.compile's arguments, e.g. compile=dict(backend='inductor')")
+    known = set(inspect.signature(torch.compile).parameters) - {"model"} | {"target"}
+    unknown = sorted(set(option) - known)
+    if unknown:
+        raise UserInputError(f"compile.{unknown[0]} is not an argument of torch.compile; use "
+                             f"{', '.join(sorted(known))}")
+    if option.get("mode") is not None and option["mode"] not in COMPILE_MODES:
+        raise UserInputError(f"compile.mode {option['mode']!r} is not a torch.compile mode; "
+                             f"use one of {', '.join(COMPILE_MODES)}")
+    backend = option.get("backend", "inductor")
+    if isinstance(backend, str):
+        check_compile_backend(backend, "compile.backend")
 
 
 def check_schedule(cfg, loaders) -> None:
@@ -277,7 +308,7 @@ def train(cfg, source: str, check: Callable, build: Callable, resume: bool = Fal
     ``check(cfg, source)`` (the adapter's config checks) and ``build(cfg, source)`` (its model,
     built once up front so that a misspelled argument or another model's checkpoint is named
     before the Runner starts)."""
-    from mmengine.runner import Runner
+    from .runner import C3Runner
 
     if amp:
         if not torch.cuda.is_available():
@@ -291,7 +322,15 @@ def train(cfg, source: str, check: Callable, build: Callable, resume: bool = Fal
     if launcher != "none" and not torch.cuda.is_available():
         cpu_distributed(cfg, launcher)
     check(cfg, source)
+    check_compile(cfg)
     check_output_dir(cfg.work_dir, "work_dir")
+    if not resume:
+        for key, path in (("load_from", cfg.get("load_from")),
+                          ("pretrained weights", pretrained_checkpoint(cfg))):
+            if run_would_overwrite(cfg.work_dir, path, CHECKPOINT_NAMES):
+                raise UserInputError(f"{key} {path} is a checkpoint in work_dir {cfg.work_dir} "
+                                     "that this run would write over; copy it elsewhere "
+                                     "first, or set another --work-dir")
     model = build(cfg, source)
     ckpt = None  # the checkpoint's content, once read
     if resume and not cfg.get("load_from"):
@@ -308,8 +347,18 @@ def train(cfg, source: str, check: Callable, build: Callable, resume: bool = Fal
         check_checkpoint_fits(model, cfg.load_from, allow_new_blocks=not cfg.resume, ckpt=ckpt)
     elif not cfg.resume:
         check_pretrained_fits(model, cfg)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    runner = C3Runner.from_cfg(cfg)
+    try:
+        runner.train()
+    except KeyboardInterrupt:
+        raise run_interrupted(runner.iter, runner.max_iters, runner.last_complete_checkpoint(),
+                              f" (in epoch {runner.epoch + 1})" if runner.max_epochs > 1 else ""
+                              ) from None
+    except OSError as exc:
+        if is_disk_full(exc):  # a log or last_checkpoint (checkpoints say so themselves)
+            raise disk_full_stop(exc, cfg.work_dir,
+                                 resume_advice(runner.last_complete_checkpoint())) from None
+        raise
     return runner
 
 

@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 import torch.nn as nn
 
 from c3_dense import C3Block, C3Stage, SEBlock
+from c3_dense.core import C3_OPTIONS, C3OptionError
 
 C3_DEFAULTS = dict(zero_init=True)  # a pretrained network starts unchanged
 
@@ -69,9 +70,19 @@ def put_c3_in_front(backbone: nn.Module, stages: Sequence[int], windows: Sequenc
     if len(windows) != len(stages):
         raise ValueError(f"c3_windows has {len(windows)} entries for {len(stages)} c3_stages; "
                          "give one window per stage")
+    unknown = sorted(set(options or {}) - set(C3_OPTIONS))
+    if unknown:
+        raise ValueError(f"c3_cfg key {unknown[0]!r} is not a C3 option; use "
+                         f"{', '.join(C3_OPTIONS)} (c3_stages and c3_windows are the "
+                         "backbone's own arguments)")
     options = {**C3_DEFAULTS, **(options or {})}
-    for stage, window in zip(stages, windows):
+    for i, (stage, window) in enumerate(zip(stages, windows)):
         name = backbone.res_layers[stage]
-        block = make_block(window=tuple(window) if isinstance(window, (list, tuple)) else window,
-                           **options)
+        try:
+            block = make_block(window=tuple(window) if isinstance(window, (list, tuple))
+                               else window, **options)
+        except C3OptionError as exc:  # named by the config key that set it
+            key = f"c3_windows[{i}]" if exc.argument == "window" else f"c3_cfg.{exc.argument}"
+            raise C3OptionError(exc.argument, f"{key}: {exc}; fix it in the backbone's "
+                                "config") from None
         setattr(backbone, name, C3ResLayer(block, getattr(backbone, name)))
