@@ -78,8 +78,8 @@ def run_cli(fn: Callable[[], object], resume: Optional[Callable[[], str]] = None
     except KeyboardInterrupt as exc:
         if isinstance(exc, RunInterrupted) and str(exc):
             line = str(exc) + (f"; resume with: {resume()}" if resume is not None else "")
-        else:  # before any work was saved: the same command starts it again
-            line = "stopped by Ctrl-C before anything was written; run the command again"
+        else:  # not a training run's loop: the same command does the work again
+            line = "stopped by Ctrl-C; run the command again to do its work"
         print(f"interrupted: {line}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0

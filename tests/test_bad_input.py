@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DET = os.path.join("configs", "detectron2", "Demo", "faster_rcnn_R_18_FPN_c3.yaml")
 DET_VOC = os.path.join("configs", "detectron2", "Demo", "faster_rcnn_R_18_FPN_voc.yaml")
 SEG = os.path.join("configs", "mmseg", "demo", "deeplabv2_r18-d8_demo_c3.py")
+CLS = os.path.join("configs", "mmpretrain", "cifar100", "resnet20_1xb128-160e_cifar100_c3.py")
 DET_FAST = ["SOLVER.MAX_ITER", "1", "SOLVER.IMS_PER_BATCH", "2", "MODEL.RPN.POST_NMS_TOPK_TEST",
             "20"]
 SEG_FAST = ["train_cfg.max_iters=1", "train_dataloader.batch_size=2"]
@@ -104,6 +105,13 @@ def boxes_outside_images(base):
     path.write_text(json.dumps(content))
 
 
+def truncated_photo(base):
+    from PIL import Image
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(base / "whole.jpg", quality=95)
+    data = (base / "whole.jpg").read_bytes()
+    (base / "cut.jpg").write_bytes(data[:len(data) // 2])  # its header intact, its pixels cut
+
+
 def image_over_pil_limit(base):
     from PIL import Image
     # 196 million 1-bit pixels: over twice PIL's default limit, 24 MB in memory, tiny on disk.
@@ -190,7 +198,27 @@ CASES = [
     ("det C3 window too large to allocate", "config", None,
      lambda b: ["tools/train_det.py", "--config-file", DET, "MODEL.C3.WINDOWS", "[1000,8,4]"],
      "MODEL.C3.WINDOWS: window 1000x1000 gives the block"),
+    ("det DETECTIONS_PER_IMAGE 0", "config", None,
+     lambda b: ["tools/eval.py", "det", "--config-file", DET, "--weights", str(b / "nope.pth"),
+                "TEST.DETECTIONS_PER_IMAGE", "0"], "TEST.DETECTIONS_PER_IMAGE is 0"),
+    ("eval cls top-k of 0", "config", None,
+     lambda b: ["tools/eval.py", "cls", CLS, str(b / "nope.pth"), "--cfg-options",
+                "test_evaluator.topk=0"], "test_evaluator.topk holds 0"),
+    ("eval cls top-k below 0", "config", None,
+     lambda b: ["tools/eval.py", "cls", CLS, str(b / "nope.pth"), "--cfg-options",
+                "test_evaluator.topk=(1,-5)"], "test_evaluator.topk holds -5"),
+    ("config: an absolute path that is no file", "config", None,
+     lambda b: ["tools/train_det.py", "--config-file",
+                os.path.join(str(b), "PascalVOC07", "faster_rcnn_R_50_FPN_c3.yaml")],
+     "not found; check the path"),
+    ("seg misspelled C3 option in c3_cfg", "config", None,
+     lambda b: ["tools/train_seg.py", SEG, "--work-dir", str(b / "w"), "--cfg-options",
+                *SEG_FAST, "model.backbone.c3_cfg.reductoin=4", *seg_data(b)],
+     "c3_cfg key 'reductoin' is not a C3 option"),
     # --- data
+    ("infer truncated image", "data", truncated_photo,
+     lambda b: ["tools/infer.py", "det", DET, str(b / "truncated.pth"), str(b / "cut.jpg"),
+                "--out", str(b / "o")], "cut.jpg is not a readable image (Truncated"),
     ("real VOC config, no data, no GPU", "data", None,
      lambda b: ["tools/train_det.py", "--config-file",
                 os.path.join("configs", "detectron2", "PascalVOC07", "faster_rcnn_R_50_FPN_c3.yaml")],

@@ -7,6 +7,7 @@ SIGINT to training processes in tests/test_workflows.py.)"""
 import errno
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -404,3 +405,40 @@ def test_resuming_a_detector_run_holding_another_model_s_checkpoint_is_one_line(
                           out / "model_final.pth", "OUTPUT_DIR", out], env=env),
                      "that this run would write over")
     assert (out / "model_final.pth").read_bytes() == before
+
+
+# ------------------------------------------------------------------ inputs that said nothing
+def test_a_config_name_that_is_no_file_here_says_which_shipped_config_it_uses(tmp_path,
+                                                                              monkeypatch,
+                                                                              capsys):
+    from c3_dense.model_zoo import resolve_config
+
+    monkeypatch.chdir(tmp_path)
+    name = "configs/detectron2/PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml"
+    found = resolve_config(name)
+    assert found == os.path.join(CONFIGS, "detectron2", "PascalVOC07", "faster_rcnn_R_50_FPN_c3.yaml")
+    assert f"config {name}: no such file here, so the shipped config {found} is used" in \
+        capsys.readouterr().out
+    with pytest.raises(UserInputError, match="not found; check the path"):
+        resolve_config(str(tmp_path / name))  # absolute: the user's own file, which is missing
+    (tmp_path / "mine.yaml").write_text("x: 1")
+    assert resolve_config("mine.yaml") == "mine.yaml" and capsys.readouterr().out == ""
+
+
+@pytest.mark.slow
+def test_ground_truth_boxes_outside_their_image_are_named_once(det_data, tmp_path):
+    import json
+
+    data = tmp_path / "data"
+    shutil.copytree(det_data, data)
+    path = data / "c3_demo" / "annotations" / "instances_test.json"
+    content = json.loads(path.read_text())
+    content["annotations"][0]["bbox"] = [100, 90, 60, 20]  # reaches past 128 on the right
+    path.write_text(json.dumps(content))
+    result = run([os.path.join(TOOLS, "eval.py"), "det", "--config-file", DET, "--weights",
+                  tmp_path / "missing.pth"], env={"DETECTRON2_DATASETS": str(data)})
+    warnings = [line for line in result.stderr.splitlines() if "reach outside" in line]
+    assert len(warnings) == 1, result.stderr[-2000:]
+    assert warnings[0].startswith("warning: data set 'c3demo_coco_test': 1 of ") and \
+        "[100, 90, 160, 110] in a 128×128 image" in warnings[0], warnings[0]
+    one_error(result, "missing.pth not found")  # the data are checked first, then the weights

@@ -30,11 +30,10 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
 def topk_within_classes(cfg) -> None:
     """Top-k accuracies need at least k classes (mmpretrain's Accuracy stops after the whole
     test loop otherwise): the evaluators' and the head's ``topk`` keep the k up to the head's
-    ``num_classes``, with one line saying what was dropped."""
+    ``num_classes``, with one line saying what was dropped; a k below 1 is refused (it would
+    be reported as an accuracy)."""
     num_classes = (cfg.model.get("head") or {}).get("num_classes")
-    if not isinstance(num_classes, int):
-        return
-    places = [(cfg.model, "head", "model.head")]
+    places = [(cfg.model, "head", "model.head")] if cfg.model.get("head") else []
     for key in ("val_evaluator", "test_evaluator"):
         evaluators = cfg.get(key)
         if isinstance(evaluators, (list, tuple)):
@@ -51,6 +50,8 @@ def topk_within_classes(cfg) -> None:
         if bad:
             raise UserInputError(f"{name}.topk holds {bad[0]!r}; top-k accuracy needs whole "
                                  "numbers k >= 1, e.g. topk=(1, 5)")
+        if not isinstance(num_classes, int):
+            continue
         kept = [k for k in ks if k <= num_classes]
         if kept != ks:
             node["topk"] = tuple(kept) or (1,)
