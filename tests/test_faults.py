@@ -24,6 +24,7 @@ TOOLS = os.path.join(ROOT, "tools")
 CONFIGS = os.path.join(ROOT, "configs")
 CIFAR = os.path.join(CONFIGS, "mmpretrain", "cifar100", "resnet20_1xb128-160e_cifar100_c3.py")
 DET = os.path.join(CONFIGS, "detectron2", "Demo", "faster_rcnn_R_18_FPN_c3.yaml")
+SEG = os.path.join(CONFIGS, "mmseg", "demo", "deeplabv2_r18-d8_demo_c3.py")
 
 
 # ------------------------------------------------------------------ helpers
@@ -285,12 +286,28 @@ def _cifar_checkpoint_mb():
     return checkpoint_size(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)) / 2 ** 20
 
 
+def _seg_args(tmp_path, out):
+    from c3_dense.data import make_demo_dataset
+
+    voc = os.path.join(make_demo_dataset(str(tmp_path / "segdata" / "c3_demo"),
+                                         splits={"train": 2, "test": 1}), "VOC")
+    return [os.path.join(TOOLS, "train_seg.py"), SEG, "--work-dir", out, "--cfg-options",
+            "train_cfg.max_iters=2", "train_dataloader.batch_size=2"] + [
+        f"{s}_dataloader.dataset.data_root={voc}" for s in ("train", "val")]
+
+
 @pytest.mark.slow
-def test_a_disk_too_small_for_one_checkpoint_is_refused_before_training(tmp_path, small_disk):
-    disk = small_disk(_cifar_checkpoint_mb() * 0.5)
-    line = one_error(run(_cifar_args(tmp_path, disk / "run")), "a checkpoint of this run takes about")
+@pytest.mark.parametrize("tool", ["cls", "seg"])
+def test_a_disk_too_small_for_one_checkpoint_is_refused_before_training(tmp_path, small_disk,
+                                                                       tool):
+    disk = small_disk(1)  # a CIFAR ResNet-20's checkpoint takes 2.7 MB, the demo DeepLab's more
+    args = (_cifar_args if tool == "cls" else _seg_args)(tmp_path, disk / "run")
+    result = run(args)
+    line = one_error(result, "a checkpoint of this run takes about")
+    assert f"the disk of {disk / 'run'} has" in line
     assert "free space on that disk or set another --work-dir" in line
     assert not any(n.endswith(".pth") for n in os.listdir(disk / "run"))
+    assert "(train)" not in result.stdout  # no iteration logged: refused before training
 
 
 @pytest.mark.slow

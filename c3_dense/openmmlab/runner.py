@@ -52,7 +52,8 @@ class C3Runner(Runner):
             return f.read().strip()
 
     def save_checkpoint(self, out_dir, filename, *args, **kwargs):
-        if "://" in str(out_dir):  # a remote backend: its own semantics
+        # mmengine's save_checkpoint is master_only: the other processes write nothing.
+        if not is_main_process() or "://" in str(out_dir):  # a remote backend: its own ways
             return super().save_checkpoint(out_dir, filename, *args, **kwargs)
         with written_whole(os.path.join(out_dir, filename), self.checkpoint_size(),
                            resume_advice(self.last_complete_checkpoint()), stopped=True) as part:
