@@ -10,6 +10,8 @@ import numbers
 import os
 from typing import Any
 
+from .files import write_whole
+
 
 def json_safe(value: Any) -> Any:
     """``value`` with every non-finite float (NaN, ±inf) as None, numbers of other types
@@ -30,8 +32,9 @@ def json_safe(value: Any) -> Any:
 
 
 def write_json(path: str, data: Any, indent: int = 2) -> str:
-    """Write ``data`` to ``path`` as strict JSON (see :func:`json_safe`); returns ``path``."""
+    """Write ``data`` to ``path`` as strict JSON (see :func:`json_safe`), whole or not at all
+    (:func:`c3_dense.files.write_whole`); returns ``path``."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(json_safe(data), f, indent=indent, allow_nan=False)
+    text = json.dumps(json_safe(data), indent=indent, allow_nan=False)
+    write_whole(path, text.encode(), "free space on that disk or write the file elsewhere")
     return path

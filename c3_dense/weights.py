@@ -9,21 +9,19 @@ global with :class:`UnsafeWeightsFile`. (``.pth`` files are read with torch's
 """
 from __future__ import annotations
 
-import contextlib
-import errno
 import functools
 import logging
 import math
 import os
 import pickle
 import re
-import shutil
 import sys
 from typing import Any, BinaryIO, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
 from .errors import RunInterrupted, RunStopped, UserInputError
+from .files import free_bytes, size_text
 
 # (module, name) pairs a numpy array or scalar pickles as, across numpy 1.x (numpy.core) and
 # 2.x (numpy._core), plus the container types model files use.
@@ -425,19 +423,6 @@ def first_readable(paths: List[str], logger: Optional[logging.Logger] = None
 
 
 # ------------------------------------------------------------------ writing checkpoints
-def _size_text(count: int) -> str:
-    return f"{count / 2 ** 20:,.1f} MB"
-
-
-def free_bytes(path: str) -> int:
-    """Free space on the disk holding ``path`` (a file or folder; its nearest existing
-    folder is asked)."""
-    folder = os.path.abspath(path)
-    while not os.path.isdir(folder):
-        folder = os.path.dirname(folder)
-    return shutil.disk_usage(folder).free
-
-
 def checkpoint_size(model: torch.nn.Module, optimizer: Optional[torch.optim.Optimizer] = None
                     ) -> int:
     """About how many bytes a training checkpoint of ``model`` takes: its state dict, plus
@@ -452,54 +437,13 @@ def checkpoint_size(model: torch.nn.Module, optimizer: Optional[torch.optim.Opti
     return weights + per_parameter * trainable
 
 
-def _no_room(path: str, needed: int, fix: str, stopped: bool, about: bool) -> UserInputError:
-    """The one error of a file that does not fit on its disk."""
-    kind = RunStopped if stopped else UserInputError
-    return kind(f"no room for {path} on its disk: it takes {'about ' if about else ''}"
-                f"{_size_text(needed)} and {_size_text(free_bytes(path))} are free; nothing "
-                f"was written under that name - {fix}")
-
-
 def check_room(folder: str, needed: int, fix: str) -> None:
     """Refuse, before any work, a run whose checkpoint (about ``needed`` bytes) cannot fit
     in the free space of ``folder``'s disk."""
     free = free_bytes(folder)
     if free < needed:
-        raise UserInputError(f"the disk of {folder} has {_size_text(free)} free, but a "
-                             f"checkpoint of this run takes about {_size_text(needed)}; {fix}")
-
-
-@contextlib.contextmanager
-def written_whole(path: str, needed: int, fix: str, stopped: bool = False):
-    """Write ``path`` whole or not at all: yields a temporary name beside it
-    (``path + ".part"``, which no checkpoint pattern matches) for the caller to write; once
-    written it is flushed to the disk and renamed to ``path`` in one step. On any failure,
-    Ctrl-C included, the temporary file is removed and ``path`` is untouched; a full disk
-    becomes one error naming ``path``, the space it takes (about ``needed`` bytes) and the
-    space free, with ``fix`` (:class:`RunStopped` when ``stopped``: a run that ``--resume``
-    continues)."""
-    part = path + ".part"
-    try:
-        yield part
-        with open(part, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(part, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.remove(part)
-        if is_disk_full(exc):
-            raise _no_room(path, needed, fix, stopped, about=True) from None
-        raise
-
-
-def write_whole(path: str, data: bytes, fix: str, stopped: bool = False) -> None:
-    """``data`` written to ``path`` whole or not at all (:func:`written_whole`), and refused
-    before anything is written when the disk has not room for it."""
-    if free_bytes(path) < len(data):
-        raise _no_room(path, len(data), fix, stopped, about=False)
-    with written_whole(path, len(data), fix, stopped) as part:
-        with open(part, "wb") as f:
-            f.write(data)
+        raise UserInputError(f"the disk of {folder} has {size_text(free)} free, but a "
+                             f"checkpoint of this run takes about {size_text(needed)}; {fix}")
 
 
 def torch_bytes(obj: Any) -> bytes:
@@ -525,12 +469,8 @@ def run_interrupted(done: int, total: int, last: str, where: str = "") -> RunInt
         f"its last complete checkpoint is {last}" if last else "no checkpoint was written yet"))
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
-
-
 def disk_full_stop(exc: OSError, folder: str, fix: str) -> RunStopped:
     """A full disk met outside a checkpoint (a log, a metrics file) as a stopped run."""
     where = exc.filename or folder
-    return RunStopped(f"the disk is full (writing {where}; {_size_text(free_bytes(folder))} "
+    return RunStopped(f"the disk is full (writing {where}; {size_text(free_bytes(folder))} "
                       f"free) - {fix}")

@@ -16,8 +16,8 @@ import torch
 
 from c3_dense.errors import (RunStopped, UserInputError, refuse_overwriting_inputs,
                              resume_command)
-from c3_dense.weights import (checkpoint_size, load_torch_file, torch_bytes, write_whole,
-                              written_whole)
+from c3_dense.files import write_whole, written_whole
+from c3_dense.weights import checkpoint_size, load_torch_file, torch_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools")
@@ -99,9 +99,9 @@ def test_ctrl_c_mid_write_leaves_no_part(tmp_path):
 
 
 def test_write_whole_refuses_before_writing_when_the_disk_cannot_hold_it(tmp_path, monkeypatch):
-    import c3_dense.weights as weights
+    import c3_dense.files as files
 
-    monkeypatch.setattr(weights, "free_bytes", lambda path: 100)
+    monkeypatch.setattr(files, "free_bytes", lambda path: 100)
     with pytest.raises(UserInputError, match=r"takes 0.0 MB and 0.0 MB are free"):
         write_whole(str(tmp_path / "w.pth"), b"x" * 1000, "write it elsewhere")
     assert os.listdir(tmp_path) == []

@@ -33,7 +33,8 @@ def main(argv=None) -> int:
         import torch
 
         from c3_dense.convert import backbone_state, to_detectron2, to_mmseg
-        from c3_dense.weights import read_weights_file, torch_bytes, write_whole
+        from c3_dense.files import write_whole
+        from c3_dense.weights import read_weights_file, torch_bytes
 
         suffix = ".pkl" if args.to == "detectron2" else ".pth"
         if not args.out.endswith(suffix):

@@ -24,14 +24,15 @@ from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
 from c3_dense.errors import UserInputError, check_compile_backend
+from c3_dense.files import is_disk_full, write_whole
 from c3_dense.model_zoo import resolve_config
 from c3_dense.records import write_json
 from c3_dense.weights import (UnreadableWeightsFile, check_room, checkpoint_origin,
                               checkpoint_size, describe_c3_misfit, disk_full_stop,
-                              first_readable, is_disk_full, is_new_block_key, load_torch_file,
+                              first_readable, is_new_block_key, load_torch_file,
                               load_weights_pickle, resume_advice, resume_candidates,
                               run_checkpoints, run_interrupted, torch_bytes, upgrade_se_keys,
-                              windows_of_weights, write_whole)
+                              windows_of_weights)
 
 from .config import add_c3_config, check_c3_se_config
 from .data import check_dataset

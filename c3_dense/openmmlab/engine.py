@@ -15,9 +15,10 @@ import torch
 
 from c3_dense.errors import UserInputError, check_compile_backend, check_output_dir
 from c3_dense import records
+from c3_dense.files import is_disk_full
 from c3_dense.model_zoo import resolve_config
 from c3_dense.weights import (checkpoint_origin, describe_misfit, disk_full_stop,
-                              first_readable, is_disk_full, load_torch_file, resume_advice,
+                              first_readable, load_torch_file, resume_advice,
                               resume_candidates, run_checkpoints, run_interrupted,
                               run_would_overwrite, windows_of_weights)
 

@@ -3,7 +3,7 @@ checkpoints written whole or not at all, and the disk checked for room before tr
 
 mmengine writes a checkpoint straight under its final name: a full disk or Ctrl-C mid-write
 leaves a truncated ``iter_N.pth`` behind. :class:`C3Runner` writes it under a temporary name
-and renames it once complete (:func:`c3_dense.weights.written_whole`); a full disk becomes one
+and renames it once complete (:func:`c3_dense.files.written_whole`); a full disk becomes one
 error naming the file, the space it takes and the space free, and ``last_checkpoint`` (which
 mmengine's CheckpointHook writes after the checkpoint) keeps naming the last complete one.
 """
@@ -16,7 +16,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from c3_dense.weights import check_room, checkpoint_size, resume_advice, written_whole
+from c3_dense.files import written_whole
+from c3_dense.weights import check_room, checkpoint_size, resume_advice
 
 
 class CheckpointRoomHook(Hook):
