@@ -115,3 +115,20 @@ def test_the_wheel_alone_gives_configs_tools_training_and_inference(installed, t
                  "print(cfg.model.backbone.type)")
     assert seg.returncode == 0 and seg.stdout.strip().splitlines()[-1] == "C3ResNetV1c", \
         seg.stderr[-3000:]
+
+
+def test_the_wheel_carries_the_licence_and_its_metadata(installed):
+    _, site = installed
+    info, = glob.glob(os.path.join(site, "c3_dense-*.dist-info"))
+    licence = glob.glob(os.path.join(info, "**", "LICENSE"), recursive=True)
+    assert len(licence) == 1
+    with open(licence[0]) as f, open(os.path.join(ROOT, "LICENSE")) as ours:
+        text = f.read()
+        assert text == ours.read() and "Apache License" in text and "Version 2.0" in text
+    with open(os.path.join(info, "METADATA")) as f:
+        metadata = f.read()
+    for line in ("License: Apache-2.0", "Classifier: License :: OSI Approved :: Apache Software "
+                 "License", "Author: the c3_dense authors", "Description-Content-Type: "
+                 "text/markdown"):
+        assert line in metadata, line
+    assert "## Two commands" in metadata  # the long description is the README
