@@ -248,26 +248,39 @@ def test_bad_input_is_one_line(cifar, trained, tmp_path):
 
 def test_paper_table_runs_end_to_end_on_generated_data(cifar, tmp_path):
     # The CIFAR table's command on generated data in CIFAR-100's format (--data-root; the
-    # --demo-data set is used below): two seeds of ResNet-20 + C3, one epoch each, the table
-    # beside the paper's numbers; a second call keeps the finished runs.
+    # --demo-data set is used below): the paper's three-way comparison, plain / SE / C3 from
+    # the same recipe, two seeds of ResNet-20 each, one epoch, beside the paper's numbers; C3
+    # as the authors' code has it (the default form); a second call keeps the finished runs.
     no_md5 = [f"{loader}.dataset.verify_md5=False" for loader in
               ("train_dataloader", "val_dataloader", "test_dataloader")]
     args = ["tools/paper_table.py", "cifar100", "--data-root", str(cifar / "data"), "--depths",
-            "20", "--variants", "c3", "--seeds", "0", "1", "--epochs", "1", "--work-dir",
+            "20", "--seeds", "0", "1", "--epochs", "1", "--work-dir",
             str(tmp_path / "grid"), "--cfg-options", "train_dataloader.num_workers=0",
             "val_dataloader.num_workers=0", *no_md5]
     result = run(args)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    row = next(line for line in result.stdout.splitlines() if line.startswith("| ResNet-20 + C3"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == "0.35" and cells[2] == "0.35" and cells[4] == "69.34" and cells[6] == "2"
-    assert " ± " in cells[3]
+    rows = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("| ResNet-20"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0]] = cells
+    assert list(rows) == ["ResNet-20", "ResNet-20 + SE", "ResNet-20 + C3 (authors' code)"]
+    for label, params, paper_top1 in (("ResNet-20", "0.28", "67.73"),
+                                      ("ResNet-20 + SE", "0.28", "68.57"),
+                                      ("ResNet-20 + C3 (authors' code)", "0.35", "69.34")):
+        cells = rows[label]
+        assert cells[1] == params and cells[2] == params and cells[4] == paper_top1
+        assert cells[6] == "2" and " ± " in cells[3]  # mean ± std over the two seeds
     assert "generated data" not in result.stdout  # said only for --demo-data
+    # The C3 runs trained the authors' block (the _c3-authors config, as dumped by the Runner).
+    dumped = open(tmp_path / "grid" / "cifar_resnet20_c3-authors_seed0" /
+                  "resnet20_1xb128-160e_cifar100_c3-authors.py").read()
+    assert "form='authors'" in dumped
     results = json.loads((tmp_path / "grid" / "cifar100.json").read_text())
-    assert sorted(r["seed"] for r in results) == [0, 1]
+    assert sorted(r["seed"] for r in results) == [0, 0, 0, 1, 1, 1]
     again = run(args)
-    assert again.returncode == 0 and again.stdout.count("finished earlier, kept") == 2
-    assert row in again.stdout
+    assert again.returncode == 0 and again.stdout.count("finished earlier, kept") == 6
+    assert all(" | ".join(cells) in again.stdout for cells in rows.values())
 
 
 def test_torchrun_launcher_on_two_cpu_processes(cifar, tmp_path):

@@ -24,6 +24,10 @@ from c3_dense.model_zoo import configs_root
 CIFAR_CONFIGS = os.path.join(configs_root(), "mmpretrain", "cifar100")
 TABLES = ("cifar100", "ablation", "depth")
 VARIANT_SUFFIX = {"plain": "", "se": "_se", "c3": "_c3"}
+# The C3 block's two published forms (c3_dense.core.FORMS): the configs of each, and how the
+# table names its rows.
+FORM_SUFFIX = {"authors": "_c3-authors", "paper": "_c3"}
+FORM_LABEL = {"authors": " (authors' code)", "paper": " (paper's form)"}
 
 
 @dataclass
@@ -35,10 +39,11 @@ class Run:
     options: Dict[str, object]
     seed: int
     paper_top1: Optional[float]
+    form: str = ""           # the C3 block's form ("authors", "paper"); "" without C3
 
     @property
     def name(self) -> str:
-        return f"{self.row}_seed{self.seed}"
+        return f"{self.row}{'-' + self.form if self.form else ''}_seed{self.seed}"
 
 
 def _network(depth) -> tuple:
@@ -47,10 +52,15 @@ def _network(depth) -> tuple:
     return f"cifar_resnet{depth}", f"ResNet-{depth}", f"resnet{depth}_1xb128-160e_cifar100{{}}.py"
 
 
-def grid(table: str, depths: Sequence, variants: Sequence[str], seeds: Sequence[int]) -> List[Run]:
+def grid(table: str, depths: Sequence, variants: Sequence[str], seeds: Sequence[int],
+         form: str = "authors") -> List[Run]:
     """The runs of ``table``: "cifar100" (networks × plain/se/c3), "ablation" (networks × the
     C3 variants full/enc_dec/message) or "depth" (ResNet-56 + C3 against deeper plain nets;
-    ``depths`` are the plain depths)."""
+    ``depths`` are the plain depths). ``form``: the C3 block's ("authors": the code that made
+    the paper's tables; "paper": its figure)."""
+    if form not in FORM_SUFFIX:
+        raise UserInputError(f"--form {form!r} is not one of {', '.join(FORM_SUFFIX)}")
+    c3_suffix, c3_label = FORM_SUFFIX[form], FORM_LABEL[form]
     runs = []
     if table == "cifar100":
         for depth in depths:
@@ -59,26 +69,28 @@ def grid(table: str, depths: Sequence, variants: Sequence[str], seeds: Sequence[
                 if variant not in VARIANT_SUFFIX:
                     raise UserInputError(f"--variants: {variant!r} is not one of plain, se, c3")
                 name = row + VARIANT_SUFFIX[variant]
-                text = label + {"plain": "", "se": " + SE", "c3": " + C3"}[variant]
-                config = os.path.join(CIFAR_CONFIGS, pattern.format(VARIANT_SUFFIX[variant]))
-                runs += [Run(name, text, config, {}, s, CIFAR100_TOP1.get(name)) for s in seeds]
+                text = label + {"plain": "", "se": " + SE", "c3": " + C3" + c3_label}[variant]
+                suffix = c3_suffix if variant == "c3" else VARIANT_SUFFIX[variant]
+                config = os.path.join(CIFAR_CONFIGS, pattern.format(suffix))
+                runs += [Run(name, text, config, {}, s, CIFAR100_TOP1.get(name),
+                             form if variant == "c3" else "") for s in seeds]
     elif table == "ablation":
         for depth in depths:
             if depth == "wrn":
                 raise UserInputError("the ablation table has ResNet-20/56/110 only")
             row, label, pattern = _network(depth)
-            config = os.path.join(CIFAR_CONFIGS, pattern.format("_c3"))
+            config = os.path.join(CIFAR_CONFIGS, pattern.format(c3_suffix))
             for variant in variants:
                 if variant not in ("full", "enc_dec", "message"):
                     raise UserInputError(f"--variants: {variant!r} is not one of full, enc_dec, "
                                          "message (the C3 variants)")
-                runs += [Run(f"{row}_c3_{variant}", f"{label} C3 {variant}", config,
+                runs += [Run(f"{row}_c3_{variant}", f"{label} C3 {variant}{c3_label}", config,
                              {"model.backbone.variant": variant}, s,
-                             ABLATION_TOP1.get((variant, int(depth)))) for s in seeds]
+                             ABLATION_TOP1.get((variant, int(depth))), form) for s in seeds]
     elif table == "depth":
-        c3 = os.path.join(CIFAR_CONFIGS, "resnet56_1xb128-160e_cifar100_c3.py")
-        runs += [Run("cifar_resnet56_c3", "ResNet-56 + C3", c3, {}, s,
-                     CIFAR100_TOP1["cifar_resnet56_c3"]) for s in seeds]
+        c3 = os.path.join(CIFAR_CONFIGS, f"resnet56_1xb128-160e_cifar100{c3_suffix}.py")
+        runs += [Run("cifar_resnet56_c3", "ResNet-56 + C3" + c3_label, c3, {}, s,
+                     CIFAR100_TOP1["cifar_resnet56_c3"], form) for s in seeds]
         plain = os.path.join(CIFAR_CONFIGS, "resnet56_1xb128-160e_cifar100.py")
         for depth in depths:
             if depth == "wrn" or (int(depth) - 2) % 6:

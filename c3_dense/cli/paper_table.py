@@ -5,10 +5,13 @@
     python tools/paper_table.py ablation --data-root data/cifar100            # full/enc_dec/message
     python tools/paper_table.py depth --depths 62 74 86 98 110                # C3 saves depth
     python tools/paper_table.py cifar100 --demo-data --depths 20 --seeds 0 1 --epochs 1  # here
+    python tools/paper_table.py cifar100 --form paper ...   # the C3 block of the paper's figure
 
 Each network × variant × seed trains with the authors' recipe (configs/mmpretrain/cifar100:
 160 epochs, batch 128) into WORK_DIR/<network>_seed<k>; rerunning the command keeps finished
-runs and resumes unfinished ones. The table (Markdown, also WORK_DIR/<table>.md and .json)
+runs and resumes unfinished ones. C3 runs use the block as the authors' final code has it
+(``--form authors``, the default: the code that made the paper's tables; the ``_c3-authors``
+configs) or as the paper's figure draws it (``--form paper``: the ``_c3`` configs). The table (Markdown, also WORK_DIR/<table>.md and .json)
 gives parameters and final top-1 (mean ± std over seeds) beside the paper's. ``--demo-data``
 writes a small generated set in CIFAR-100's format to WORK_DIR/data and uses it (the numbers
 then say nothing about the paper; the command runs end to end in minutes on a CPU).
@@ -37,6 +40,9 @@ def main(argv=None) -> int:
     ap.add_argument("--depths", nargs="+", help="ResNet depths (20, 56, 110, …) or wrn")
     ap.add_argument("--variants", nargs="+", help="plain se c3 (cifar100) or full enc_dec "
                                                   "message (ablation)")
+    ap.add_argument("--form", choices=["authors", "paper"], default="authors",
+                    help="the C3 block's form: the authors' code, which made the paper's "
+                         "tables (default), or the paper's figure")
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--epochs", type=int, default=160, help="the recipe's 160 by default")
     ap.add_argument("--gpus", type=int, default=1, help="GPUs per run (torchrun when > 1)")
@@ -55,7 +61,7 @@ def main(argv=None) -> int:
         from c3_dense.cli.paper_grid import grid, run_grid, table
 
         runs = grid(args.table, args.depths or DEFAULT_DEPTHS[args.table],
-                    args.variants or DEFAULT_VARIANTS[args.table], args.seeds)
+                    args.variants or DEFAULT_VARIANTS[args.table], args.seeds, args.form)
         data_root = args.data_root
         if args.demo_data:
             from c3_dense.data.cifar import write_cifar100_like

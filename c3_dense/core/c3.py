@@ -12,6 +12,12 @@ the channels of one layer exchange messages:
     decoder      x̄_i = W4 ReLU(W3 m_i + b3) + b4      (+ BatchNorm1d over the A positions)
     residual     out = x + x̄                          (+ ReLU with ``final_relu``)
 
+Two published forms, by name (``form``): ``"paper"`` (default) is the paper's figure and
+equations, j ≠ i and a plain residual; ``"authors"`` is the authors' final code, which made
+the paper's CIFAR and ImageNet tables: j = i included and ReLU(x + x̄)
+(``include_self=True, final_relu=True``). ``include_self`` / ``final_relu`` given
+explicitly override the form's.
+
 Implementation note (why it is fast): the message, the decoder's first layer and the encoder's
 second layer are all linear, and Σ_j a_ij = 1, so
 
@@ -41,6 +47,10 @@ from . import portable
 from .windows import MODES, tile_starts, to_windows
 
 VARIANTS = ("full", "enc_dec", "message")
+# The block's published forms and the options each sets (docs/method.md): the paper's figure
+# and equations, and the authors' final code (which made the paper's tables).
+FORMS = {"paper": dict(include_self=False, final_relu=False),
+         "authors": dict(include_self=True, final_relu=True)}
 # A block's parameters grow with the window's area squared: 2^30 of them (4 GiB in float32,
 # a 181×181 window at k = 8) is far beyond any useful window (the paper's largest: 28×28).
 MAX_PARAMETERS = 2 ** 30
@@ -88,16 +98,20 @@ def _check_choice(name: str, value, choices: Tuple[str, ...]) -> str:
     return value
 
 
-def check_c3_options(window: Union[int, Tuple[int, int]] = 14, *, mode: str = "resize",
-                     reduction: int = 8, group_size: int = 512, grouping: str = "equal",
-                     include_self: bool = False, norm: Optional[str] = "none",
-                     final_relu: bool = False, variant: str = "full",
-                     zero_init: bool = False) -> dict:
+def check_c3_options(window: Union[int, Tuple[int, int]] = 14, *, form: str = "paper",
+                     mode: str = "resize", reduction: int = 8, group_size: int = 512,
+                     grouping: str = "equal", include_self: Optional[bool] = None,
+                     norm: Optional[str] = "none", final_relu: Optional[bool] = None,
+                     variant: str = "full", zero_init: bool = False) -> dict:
     """:class:`C3Block`'s options checked (the first invalid one raises :class:`C3OptionError`
-    naming it) and normalised (window as a pair, norm None as "none"); nothing is allocated,
-    so a window too large for memory is refused from its parameter count."""
+    naming it) and normalised (window as a pair, norm None as "none", include_self and
+    final_relu None as the form's); nothing is allocated, so a window too large for memory is
+    refused from its parameter count."""
     window = _window_pair(window)
-    options = dict(window=window, mode=_check_choice("mode", mode, MODES),
+    form = _check_choice("form", form, tuple(FORMS))
+    include_self = FORMS[form]["include_self"] if include_self is None else include_self
+    final_relu = FORMS[form]["final_relu"] if final_relu is None else final_relu
+    options = dict(window=window, form=form, mode=_check_choice("mode", mode, MODES),
                    reduction=_check_positive_int("reduction", reduction),
                    group_size=_check_positive_int("group_size", group_size),
                    grouping=_check_choice("grouping", grouping, GROUPINGS),
@@ -332,34 +346,42 @@ class C3Block(nn.Module):
 
     Args:
         window: spatial window (h_w, w_w) or one int for a square; A = h_w·w_w positions.
+        form: ``"paper"`` (default: j ≠ i, plain residual) or ``"authors"`` (the authors'
+            final code, which made the paper's tables: j = i included, ReLU(x + x̄)); sets
+            the defaults of ``include_self`` and ``final_relu``.
         mode: ``"resize"`` (default, the authors' final code), ``"tile"`` or ``"native"``.
         reduction: k, the encoder/decoder bottleneck is A // k (at least 1). Paper: 8.
         group_size, grouping: channels exchange messages only inside contiguous groups:
             ``"equal"`` (default, the authors' rule) makes max(1, C // group_size) groups of
             equal size, ``"fixed"`` groups of exactly ``group_size`` plus a remainder group;
             see :func:`channel_groups`.
-        include_self: False = the paper (j ≠ i); True = the authors' code (j = i included).
+        include_self: False = the paper (j ≠ i); True = the authors' code (j = i included);
+            None (default): the form's.
         norm: ``"bn"`` adds BatchNorm1d over the A positions after the decoder (the older
             code); ``"none"`` (default) has none (the final code).
-        final_relu: return ReLU(x + x̄) as the authors' code does (default: plain x + x̄).
+        final_relu: return ReLU(x + x̄) as the authors' code does, or plain x + x̄ (the
+            paper); None (default): the form's.
         variant: ``"full"`` (C3), ``"enc_dec"`` (encoder/decoder without message passing) or
             ``"message"`` (message passing on the raw maps, no encoder/decoder).
         zero_init: start the decoded update at exactly zero (last layer, or the BN's γ, set to
             0), so the block is the identity at init and a pretrained network is unchanged.
     """
 
-    def __init__(self, window: Union[int, Tuple[int, int]] = 14, *, mode: str = "resize",
-                 reduction: int = 8, group_size: int = 512, grouping: str = "equal",
-                 include_self: bool = False,
-                 norm: Optional[str] = "none", final_relu: bool = False, variant: str = "full",
-                 zero_init: bool = False) -> None:
+    def __init__(self, window: Union[int, Tuple[int, int]] = 14, *, form: str = "paper",
+                 mode: str = "resize", reduction: int = 8, group_size: int = 512,
+                 grouping: str = "equal", include_self: Optional[bool] = None,
+                 norm: Optional[str] = "none", final_relu: Optional[bool] = None,
+                 variant: str = "full", zero_init: bool = False) -> None:
         super().__init__()
-        options = check_c3_options(window, mode=mode, reduction=reduction, group_size=group_size,
-                                   grouping=grouping, include_self=include_self, norm=norm,
-                                   final_relu=final_relu, variant=variant, zero_init=zero_init)
+        options = check_c3_options(window, form=form, mode=mode, reduction=reduction,
+                                   group_size=group_size, grouping=grouping,
+                                   include_self=include_self, norm=norm, final_relu=final_relu,
+                                   variant=variant, zero_init=zero_init)
         self.window, self.mode, self.variant = options["window"], mode, variant
         self.reduction, self.group_size, self.grouping = reduction, group_size, grouping
-        self.include_self, self.final_relu, self.zero_init = include_self, final_relu, zero_init
+        self.form = form
+        self.include_self, self.final_relu = options["include_self"], options["final_relu"]
+        self.zero_init = zero_init
         self.norm_type = norm = options["norm"]
         area = self.window[0] * self.window[1]
         hidden = max(1, area // self.reduction)
@@ -393,7 +415,8 @@ class C3Block(nn.Module):
         return [self.enc_fc1, self.enc_fc2, self.dec_fc1, self.dec_fc2]
 
     def extra_repr(self) -> str:
-        return (f"window={self.window}, mode={self.mode!r}, reduction={self.reduction}, "
+        return (f"window={self.window}, form={self.form!r}, mode={self.mode!r}, "
+                f"reduction={self.reduction}, "
                 f"group_size={self.group_size}, grouping={self.grouping!r}, include_self={self.include_self}, "
                 f"norm={self.norm_type!r}, final_relu={self.final_relu}, "
                 f"variant={self.variant!r}, zero_init={self.zero_init}")

@@ -16,13 +16,17 @@ def add_c3_config(cfg: CN) -> CN:
     # where C3 sees each pooled 14×14 ROI feature map, as ImageNet's layer4 input.
     cfg.MODEL.C3.STAGES = ["res3", "res4", "res5"]
     cfg.MODEL.C3.WINDOWS = [28, 14, 7]  # one per stage: int (square) or [h, w]
+    # paper: the paper's figure (j != i, plain residual); authors: the authors' final code,
+    # which made the paper's tables (j = i included, ReLU(x + x_bar)). INCLUDE_SELF and
+    # FINAL_RELU, when set, override the form's.
+    cfg.MODEL.C3.FORM = "paper"
     cfg.MODEL.C3.REDUCTION = 8
     cfg.MODEL.C3.GROUP_SIZE = 512
     cfg.MODEL.C3.GROUPING = "equal"  # equal: C // GROUP_SIZE equal groups (authors) | fixed
     cfg.MODEL.C3.SPATIAL_MODE = "resize"  # resize | tile | native
-    cfg.MODEL.C3.INCLUDE_SELF = False  # False: the paper (j != i); True: the authors' code
+    cfg.MODEL.C3.INCLUDE_SELF = None  # None: the form's; False: j != i; True: j = i included
     cfg.MODEL.C3.NORM = "none"  # none | bn (BatchNorm1d over the window's positions)
-    cfg.MODEL.C3.FINAL_RELU = False
+    cfg.MODEL.C3.FINAL_RELU = None  # None: the form's
     cfg.MODEL.C3.VARIANT = "full"  # full | enc_dec | message
     # Identity at init, so ImageNet weights start the detector exactly as without C3.
     cfg.MODEL.C3.ZERO_INIT = True
@@ -58,11 +62,12 @@ def c3_block_kwargs(cfg: CN) -> dict:
     if len(windows) != len(stages):
         raise ValueError(f"MODEL.C3.WINDOWS has {len(windows)} entries for {len(stages)} "
                          f"MODEL.C3.STAGES {stages}; give one window per stage")
-    common = dict(mode=c3.SPATIAL_MODE, reduction=c3.REDUCTION, group_size=c3.GROUP_SIZE,
+    common = dict(form=c3.FORM, mode=c3.SPATIAL_MODE, reduction=c3.REDUCTION,
+                  group_size=c3.GROUP_SIZE,
                   grouping=c3.GROUPING,
                   include_self=c3.INCLUDE_SELF, norm=c3.NORM, final_relu=c3.FINAL_RELU,
                   variant=c3.VARIANT, zero_init=c3.ZERO_INIT)
-    keys = dict(mode="SPATIAL_MODE", reduction="REDUCTION", group_size="GROUP_SIZE",
+    keys = dict(form="FORM", mode="SPATIAL_MODE", reduction="REDUCTION", group_size="GROUP_SIZE",
                 grouping="GROUPING",
                 include_self="INCLUDE_SELF", norm="NORM", final_relu="FINAL_RELU",
                 variant="VARIANT", zero_init="ZERO_INIT", window="WINDOWS")
