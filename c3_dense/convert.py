@@ -26,12 +26,20 @@ A block's SE is read from any of its places (torchvision ``bn3.se``, mmpretrain
 ``drop_path.se``, earlier versions' ``se``).
 
 The heads (``head.*``, ``fc.*``) and ``num_batches_tracked`` counters are dropped.
+
+What the weights need from a fine-tuning config travels with them: :func:`pretraining_record`
+reads, from the training config that mmengine keeps in a checkpoint's meta, the input the
+classifier saw (channel order, mean, std) and its C3 blocks' options; the converter writes it
+into the output file, and each adapter refuses a fine-tuning config that feeds the weights
+other input or runs another C3 block (:func:`pretraining_differences`), naming the keys to set.
 """
 from __future__ import annotations
 
+import ast
 import re
-from typing import Dict, Mapping
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from .core import FORMS
 from .errors import UserInputError
 from .weights import SE_SLOTS
 
@@ -135,3 +143,112 @@ def to_mmseg(state: Mapping, source: str = "the checkpoint") -> Tensors:
         else:  # SE in a block is mmseg's after_conv3 SEPlugin
             out[re.sub(r"^(layer\d\.\d+)\.se\.", r"\1.se_plugin.", key)] = value
     return out
+
+
+# ------------------------------------------------------------------ what the weights saw
+def _literal(node: ast.AST) -> Any:
+    """A config value written as Python (mmengine's pretty_text): dicts, ``dict(...)`` calls,
+    lists, tuples and constants; anything else (a name, a call) is None."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" \
+            and not node.args:
+        return {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg}
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values) if k is not None}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal(e) for e in node.elts]
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError):
+        return None
+
+
+def config_values(text: str) -> Dict[str, Any]:
+    """The top-level assignments of a config's text (as mmengine keeps it in a checkpoint's
+    meta), read without running it."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    return {node.targets[0].id: _literal(node.value) for node in tree.body
+            if isinstance(node, ast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)}
+
+
+def c3_options_of(backbone: Mapping) -> Optional[Dict[str, Any]]:
+    """The C3 options that change what a block computes (not its weights' shapes): j = i
+    among the senders, the final ReLU, the spatial mode; None for a backbone without C3."""
+    kind = str(backbone.get("type", ""))
+    if "C3" not in kind and backbone.get("attention") != "c3":
+        return None
+    options = dict(backbone.get("c3_cfg") or {})
+    options.update({k: backbone[k] for k in ("form", "include_self", "final_relu", "mode")
+                    if k in backbone})  # the CIFAR backbone takes them directly
+    form = FORMS.get(options.get("form") or "paper", FORMS["paper"])
+    return {"include_self": bool(form["include_self"] if options.get("include_self") is None
+                                 else options["include_self"]),
+            "final_relu": bool(form["final_relu"] if options.get("final_relu") is None
+                               else options["final_relu"]),
+            "mode": options.get("mode") or "resize"}
+
+
+def pretraining_record(checkpoint: Any) -> Optional[Dict[str, Any]]:
+    """What a classifier's weights saw and ran, read from the training config an mmengine
+    checkpoint keeps in its meta: ``rgb`` (channel order), ``mean``, ``std`` (of the 0-255
+    pixels), ``c3`` (:func:`c3_options_of`) and ``config``; None when the checkpoint does
+    not say (torchvision's, c3_dense.models')."""
+    meta = checkpoint.get("meta") if isinstance(checkpoint, Mapping) else None
+    text = meta.get("cfg") if isinstance(meta, Mapping) else None
+    if not isinstance(text, str):
+        return None
+    values = config_values(text)
+    model = values.get("model") if isinstance(values.get("model"), dict) else {}
+    # The model's own preprocessor, else the top-level one (the Runner's order).
+    pre = model.get("data_preprocessor") or values.get("data_preprocessor") or {}
+    if not isinstance(pre, dict) or pre.get("mean") is None or pre.get("std") is None:
+        return None
+    rgb = pre.get("to_rgb", pre.get("bgr_to_rgb", False))
+    return {"rgb": bool(rgb), "mean": [float(v) for v in pre["mean"]],
+            "std": [float(v) for v in pre["std"]],
+            "c3": c3_options_of(model.get("backbone") or {}),
+            "config": str(meta.get("experiment_name") or "")}
+
+
+def pretraining_differences(record: Mapping, target: Mapping) -> List[Tuple[str, Any, Any]]:
+    """(what, the weights' value, the config's value) for every way a fine-tuning config
+    (``target``: ``rgb``, ``mean``, ``std``, ``c3`` as in :func:`pretraining_record`, and
+    ``stride_in_1x1`` where it applies) differs from what the weights were trained with."""
+    found = []
+    if record.get("rgb") is not None and bool(target["rgb"]) != bool(record["rgb"]):
+        found.append(("rgb", record["rgb"], target["rgb"]))
+    for key in ("mean", "std"):
+        ours, theirs = record.get(key), target.get(key)
+        if ours is not None and theirs is not None and (
+                len(ours) != len(theirs) or any(abs(a - b) > 1e-3 for a, b in zip(ours, theirs))):
+            found.append((key, list(ours), list(theirs)))
+    if "stride_in_1x1" in target and target["stride_in_1x1"] is not False:
+        found.append(("stride_in_1x1", False, target["stride_in_1x1"]))  # torchvision style
+    c3, theirs = record.get("c3"), target.get("c3")
+    if c3 and theirs:
+        found += [(f"c3.{key}", c3[key], theirs[key]) for key in ("include_self", "final_relu",
+                                                                  "mode")
+                  if key in c3 and key in theirs and c3[key] != theirs[key]]
+    return found
+
+
+def form_of(options: Mapping) -> Optional[str]:
+    """The name of the form whose options ``options`` (include_self, final_relu) are."""
+    return next((name for name, form in FORMS.items()
+                 if all(options.get(k) == v for k, v in form.items())), None)
+
+
+def describe_differences(differences: List[Tuple[str, Any, Any]]) -> str:
+    """The differences of :func:`pretraining_differences` in words."""
+    words = {"rgb": lambda v: "RGB" if v else "BGR",
+             "stride_in_1x1": lambda v: "in the 1×1" if v else "in the 3×3 convolution",
+             "c3.include_self": lambda v: "j = i among the senders" if v else "j ≠ i",
+             "c3.final_relu": lambda v: "ReLU(x + x̄)" if v else "x + x̄"}
+    names = {"rgb": "input", "mean": "mean", "std": "std", "stride_in_1x1": "stride",
+             "c3.include_self": "C3 senders", "c3.final_relu": "C3 residual",
+             "c3.mode": "C3 mode"}
+    return ", ".join(f"{names[what]} {words.get(what, str)(ours)} (the config: "
+                     f"{words.get(what, str)(theirs)})" for what, ours, theirs in differences)

@@ -12,7 +12,8 @@ if "OMP_NUM_THREADS" not in os.environ:
 # The longest modules first, longest to shortest (as measured): make test's two processes
 # take a module at a time, and a long one started last would leave the other process idle.
 LONG_MODULES = ("test_workflows.py", "test_demo_pictures.py", "test_detectron2_e2e.py",
-                "test_mmpretrain.py", "test_real_configs.py", "test_bad_input.py",
+                "test_mmpretrain.py", "test_protocol.py", "test_faults.py",
+                "test_real_configs.py", "test_bad_input.py",
                 "test_tools.py", "test_mmseg_e2e.py", "test_framework_tools.py",
                 "test_detectron2_backbone.py", "test_compile.py", "test_package.py")
 

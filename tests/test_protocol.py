@@ -147,3 +147,179 @@ def test_forms_set_the_defaults_and_explicit_options_win():
     scripted = torch.jit.script(block)
     torch.testing.assert_close(scripted(x), block(x))
     assert (scripted(x) >= 0).all() and (C3Block(4, mode="native").eval()(x) < 0).any()
+
+
+# ------------------------------------------------------------------ plain, SE and C3, one chain
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.join(ROOT, "tools")
+CONFIGS = os.path.join(ROOT, "configs")
+SYNSETS = ("n01440764", "n01443537", "n01484850")
+SUFFIX = {"plain": "", "se": "_se", "c3": "_c3"}
+D2_CONFIG = {"plain": "faster_rcnn_R_50_FPN_in1k.yaml", "se": "faster_rcnn_R_50_FPN_se_in1k-se.yaml",
+             "c3": "faster_rcnn_R_50_FPN_c3_in1k-c3.yaml"}
+SEG_CONFIG = {v: f"deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512{s}.py" for v, s in
+              (("plain", "_in1k"), ("se", "_se_in1k-se"), ("c3", "_c3_in1k-c3"))}
+
+
+def _tool(args, cwd):
+    result = subprocess.run([sys.executable, *map(str, args)], cwd=str(cwd), capture_output=True,
+                            text=True, timeout=900, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert result.returncode == 0, " ".join(map(str, args)) + "\n" + result.stderr[-3000:]
+    return result
+
+
+def _classify_options():
+    classes = "[" + ",".join(SYNSETS) + "]"
+    options = {"train_cfg.max_epochs": 1, "train_dataloader.batch_size": 3,
+               "val_dataloader.batch_size": 3, "model.head.num_classes": 3,
+               "data_preprocessor.num_classes": 3}
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        options[f"{loader}.num_workers"] = 0
+        options[f"{loader}.dataset.metainfo.classes"] = classes
+    return options
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """An ImageNet-layout tree of 3 classes (train_cls.py's input) and one photograph (PNG:
+    the frameworks decode it to the same pixels)."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data as photos
+
+    work = tmp_path_factory.mktemp("protocol")
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for synset in SYNSETS:
+            folder = work / "data" / "imagenet" / split / synset
+            folder.mkdir(parents=True)
+            Image.fromarray(rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)).save(
+                folder / f"{synset}_0.JPEG")
+    Image.fromarray(photos.astronaut()).resize((96, 64)).save(work / "photo.png")
+    (work / "weights").mkdir()
+    return work
+
+
+def _pretrain(user, config):
+    """tools/train_cls.py on the tree; the classifier (eval, all four stages out) and its file."""
+    from c3_dense.mmpretrain.engine import build_model, load_config
+    from c3_dense.weights import load_torch_file
+
+    name = os.path.splitext(os.path.basename(config))[0]
+    _tool([os.path.join(TOOLS, "train_cls.py"), config, "--cfg-options"]
+          + [f"{k}={v}" for k, v in _classify_options().items()], user)
+    checkpoint = user / "work_dirs" / name / "epoch_1.pth"
+    options = dict(_classify_options(), **{"model.backbone.out_indices": (0, 1, 2, 3)})
+    classifier = build_model(load_config(config, options)).eval()
+    classifier.load_state_dict(load_torch_file(str(checkpoint))["state_dict"])
+    return checkpoint, classifier
+
+
+def _classifier_features(classifier, photo):
+    """The classifier's stage features on ``photo`` through mmpretrain's own loading and data
+    preprocessor (channel order, mean, std)."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope("mmpretrain"):
+        packed = Compose([dict(type="LoadImageFromFile"), dict(type="PackInputs")])(
+            dict(img_path=str(photo)))
+    data = classifier.data_preprocessor({"inputs": [packed["inputs"]],
+                                         "data_samples": [packed["data_samples"]]}, False)
+    with torch.no_grad():
+        return classifier.backbone(data["inputs"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["plain", "se", "c3"])
+def test_detectron2_fine_tune_configs_see_the_classifier_s_features(user, variant):
+    pytest.importorskip("detectron2")
+    import c3_dense.detectron2  # noqa: F401
+    from detectron2.data import detection_utils
+
+    from c3_dense.detectron2.engine import C3Checkpointer, Trainer, setup_cfg
+    from c3_dense.errors import UserInputError
+
+    checkpoint, classifier = _pretrain(user, os.path.join(
+        CONFIGS, "mmpretrain", "imagenet", f"resnet50_8xb64-90e_in1k{SUFFIX[variant]}.py"))
+    config = os.path.join(CONFIGS, "detectron2", "COCO-1x", D2_CONFIG[variant])
+    cfg = setup_cfg(config, ["MODEL.DEVICE", "cpu"])
+    weights = user / cfg.MODEL.WEIGHTS  # where the config reads them: weights/...pkl
+    converted = _tool([os.path.join(TOOLS, "convert_weights.py"), checkpoint, weights, "--to",
+                       "detectron2", "--config", config], user)
+    assert "recorded with it: trained on RGB input" in converted.stdout
+    cfg = setup_cfg(config, ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", str(weights)])
+    model = Trainer.build_model(cfg)
+    C3Checkpointer(model, cfg=cfg).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)  # as training
+    image = detection_utils.read_image(str(user / "photo.png"), format=cfg.INPUT.FORMAT)
+    tensor = torch.as_tensor(image.transpose(2, 0, 1).copy())
+    with torch.no_grad():
+        features = model.eval().backbone.bottom_up(
+            model.preprocess_image([{"image": tensor}]).tensor)
+    expected = _classifier_features(classifier, user / "photo.png")
+    for i, name in enumerate(("res2", "res3", "res4", "res5")):
+        torch.testing.assert_close(features[name], expected[i], rtol=1e-4, atol=1e-4, msg=name)
+    # The same weights under the config for detectron2's own MSRA weights (BGR, Caffe means,
+    # the stride in the 1×1 convolution) are refused, with the keys to set.
+    plain_config = os.path.join(CONFIGS, "detectron2", "COCO-1x",
+                                D2_CONFIG[variant].replace("_in1k-c3", "").replace(
+                                    "_in1k-se", "").replace("_in1k", ""))
+    other = setup_cfg(plain_config, ["MODEL.DEVICE", "cpu"])
+    with pytest.raises(UserInputError, match=r"were trained otherwise than this config runs "
+                                             r"them: input RGB \(the config: BGR\).*set "
+                                             r"INPUT.FORMAT RGB MODEL.PIXEL_MEAN "
+                                             r"\[123.675,116.28,103.53\]"):
+        C3Checkpointer(Trainer.build_model(other), cfg=other).resume_or_load(str(weights),
+                                                                             resume=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["plain", "se", "c3"])
+def test_mmseg_fine_tune_configs_see_the_classifier_s_features(user, variant):
+    pytest.importorskip("mmseg")
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+
+    from c3_dense.mmseg.engine import build_model, load_config
+    from c3_dense.openmmlab.engine import check_pretrained_fits
+
+    checkpoint, classifier = _pretrain(user, os.path.join(
+        CONFIGS, "mmpretrain", "imagenet", f"resnetv1c50_8xb64-90e_in1k{SUFFIX[variant]}.py"))
+    config = os.path.join(CONFIGS, "mmseg", "deeplabv2", SEG_CONFIG[variant])
+    weights = user / load_config(config).model.pretrained
+    _tool([os.path.join(TOOLS, "convert_weights.py"), checkpoint, weights, "--to", "mmseg",
+           "--config", config], user)
+    cfg = load_config(config, {"model.pretrained": str(weights)})
+    segmentor = build_model(cfg, config)
+    check_pretrained_fits(segmentor, cfg)  # what train_seg.py checks before the Runner starts
+    segmentor.init_weights()
+    with DefaultScope.overwrite_default_scope("mmseg"):
+        packed = Compose([dict(type="LoadImageFromFile"), dict(type="PackSegInputs")])(
+            dict(img_path=str(user / "photo.png"), reduce_zero_label=False, seg_fields=[]))
+    data = segmentor.data_preprocessor({"inputs": [packed["inputs"]],
+                                        "data_samples": [packed["data_samples"]]}, False)
+    with torch.no_grad():
+        features = segmentor.eval().backbone(data["inputs"])
+    expected = _classifier_features(classifier, user / "photo.png")
+    # Stages 1-2 (C3 and SE included): DeepLab dilates stages 3-4 instead of striding.
+    for i in (0, 1):
+        torch.testing.assert_close(features[i], expected[i], rtol=1e-4, atol=1e-4)
+
+
+def test_a_fine_tune_config_of_another_c3_form_is_refused_naming_the_form():
+    pytest.importorskip("mmseg")
+    from c3_dense.errors import UserInputError
+    from c3_dense.mmseg.engine import load_config
+    from c3_dense.openmmlab.engine import check_pretraining
+
+    record = {"rgb": True, "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375],
+              "c3": {"include_self": True, "final_relu": True, "mode": "resize"}}
+    config = os.path.join(CONFIGS, "mmseg", "deeplabv2", SEG_CONFIG["c3"])
+    with pytest.raises(UserInputError, match=r"C3 senders j = i among the senders \(the "
+                                             r"config: j ≠ i\).*model.backbone.c3_cfg.form=authors"):
+        check_pretraining(load_config(config), record, "w.pth")
+    check_pretraining(load_config(config, {"model.backbone.c3_cfg.form": "authors"}), record, "w")

@@ -23,6 +23,8 @@ from detectron2.utils.logger import setup_logger
 from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
+from c3_dense.convert import describe_differences, form_of, pretraining_differences
+from c3_dense.core import check_c3_options
 from c3_dense.errors import UserInputError, check_compile_backend
 from c3_dense.files import is_disk_full, write_whole
 from c3_dense.model_zoo import resolve_config
@@ -34,7 +36,7 @@ from c3_dense.weights import (UnreadableWeightsFile, check_room, checkpoint_orig
                               run_checkpoints, run_interrupted, torch_bytes, upgrade_se_keys,
                               windows_of_weights)
 
-from .config import add_c3_config, check_c3_se_config
+from .config import add_c3_config, c3_block_kwargs, check_c3_se_config
 from .data import check_dataset
 from .loader import IterationSeedHook, ResumableTrainLoader
 
@@ -177,6 +179,41 @@ def _check_values(cfg: CfgNode) -> None:
 CHECKPOINT_NAMES = r"model_\w+\.pth"  # what detectron2's PeriodicCheckpointer writes
 
 
+def pretraining_target(cfg: CfgNode) -> dict:
+    """What a config feeds its backbone's weights (see c3_dense.convert.pretraining_record)."""
+    c3 = None
+    if "build_c3_" in cfg.MODEL.BACKBONE.NAME or cfg.MODEL.ROI_HEADS.NAME == "C3Res5ROIHeads":
+        options = check_c3_options(**next(iter(c3_block_kwargs(cfg).values())))
+        c3 = {k: options[k] for k in ("include_self", "final_relu", "mode")}
+    return {"rgb": cfg.INPUT.FORMAT == "RGB", "mean": list(cfg.MODEL.PIXEL_MEAN),
+            "std": list(cfg.MODEL.PIXEL_STD), "stride_in_1x1": cfg.MODEL.RESNETS.STRIDE_IN_1X1,
+            "c3": c3}
+
+
+def check_pretraining(cfg: CfgNode, record: dict, source: str) -> None:
+    """Refuse a config that feeds converted weights other input than they were trained on, or
+    runs another C3 block (UserInputError naming the keys to set)."""
+    differences = pretraining_differences(record, pretraining_target(cfg))
+    if not differences:
+        return
+    fixes = {"rgb": lambda v: f"INPUT.FORMAT {'RGB' if v else 'BGR'}",
+             "mean": lambda v: f"MODEL.PIXEL_MEAN {str(v).replace(' ', '')}",
+             "std": lambda v: f"MODEL.PIXEL_STD {str(v).replace(' ', '')}",
+             "stride_in_1x1": lambda v: "MODEL.RESNETS.STRIDE_IN_1X1 False",
+             "c3.include_self": lambda v: f"MODEL.C3.INCLUDE_SELF {v}",
+             "c3.final_relu": lambda v: f"MODEL.C3.FINAL_RELU {v}",
+             "c3.mode": lambda v: f"MODEL.C3.SPATIAL_MODE {v}"}
+    keys = [fixes[what](ours) for what, ours, _ in differences]
+    form = form_of(record["c3"]) if record.get("c3") else None
+    if form and any(what in ("c3.include_self", "c3.final_relu") for what, _, _ in differences):
+        keys = [k for k in keys if not k.startswith(("MODEL.C3.INCLUDE_SELF",
+                                                     "MODEL.C3.FINAL_RELU"))]
+        keys.append(f"MODEL.C3.FORM {form}")
+    raise UserInputError(f"weights {source} were trained otherwise than this config runs them: "
+                         f"{describe_differences(differences)}; set {' '.join(keys)} (the _in1k "
+                         "configs do)")
+
+
 def finished_run_files(output_dir: str):
     """Checkpoints of an earlier run in ``output_dir`` (what training there would overwrite)."""
     return run_checkpoints(output_dir, CHECKPOINT_NAMES)
@@ -198,6 +235,9 @@ class C3Checkpointer(DetectionCheckpointer):
 
     * reads ``.pkl`` weights with a restricted unpickler (never runs code from a file) and
       ``.pth`` with torch's ``weights_only`` loader;
+    * with ``cfg`` (training), refuses converted classifier weights that the config would feed
+      other input or run through another C3 block than they were trained with (the record
+      the converter writes into the file);
     * accepts a plain ResNet's weights for a C3/SE model (only the new blocks' keys missing,
       logged once by detectron2) but refuses weights of another architecture: tensors of
       other shapes, missing trunk tensors, or tensors this model does not have (e.g. a C3
@@ -211,9 +251,11 @@ class C3Checkpointer(DetectionCheckpointer):
       file under its name, and ``last_checkpoint`` keeps naming the last complete one).
     """
 
-    def __init__(self, model, save_dir: str = "", *, complete: bool = False, **checkpointables):
+    def __init__(self, model, save_dir: str = "", *, complete: bool = False,
+                 cfg: Optional[CfgNode] = None, **checkpointables):
         super().__init__(model, save_dir, **checkpointables)
         self.complete = complete
+        self.cfg = cfg  # the config that fine-tunes converted weights (their record is checked)
 
     # _load_file, _torch_load and _load_model are fvcore Checkpointer's override points for
     # file formats and loading (its docstrings invite subclasses; DetectionCheckpointer is one).
@@ -247,6 +289,8 @@ class C3Checkpointer(DetectionCheckpointer):
         # detectron2's torchvision converter: stem.fc).
         classification_file = bool(checkpoint.get("matching_heuristics", False))
         source = getattr(self, "_c3_source", "the checkpoint")
+        if self.cfg is not None and checkpoint.get("pretraining"):  # written by the converter
+            check_pretraining(self.cfg, checkpoint["pretraining"], source)
         own = self.model.state_dict()
         if isinstance(checkpoint.get("model"), dict):
             upgraded = upgrade_se_keys(own, checkpoint["model"])
@@ -413,7 +457,8 @@ class Trainer(DefaultTrainer):
         self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
             model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = C3Checkpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = C3Checkpointer(model, cfg.OUTPUT_DIR, cfg=cfg,
+                                           trainer=weakref.proxy(self))
         self.start_iter, self.max_iter, self.cfg = 0, cfg.SOLVER.MAX_ITER, cfg
         self.register_hooks(self.build_hooks())
         loop_logger = logging.getLogger("detectron2.engine.train_loop")

@@ -15,6 +15,8 @@ import torch
 
 from c3_dense.errors import UserInputError, check_compile_backend, check_output_dir
 from c3_dense import records
+from c3_dense.convert import (c3_options_of, describe_differences, form_of,
+                              pretraining_differences)
 from c3_dense.files import is_disk_full
 from c3_dense.model_zoo import resolve_config
 from c3_dense.weights import (checkpoint_origin, describe_misfit, disk_full_stop,
@@ -64,7 +66,11 @@ def build_in_scope(cfg, source: str, registry, scope: str):
         try:
             # A copy: EncoderDecoder writes `pretrained` into its backbone's config, and the
             # Runner, which builds from the same config later, would then find it twice.
-            return registry.build(copy.deepcopy(cfg.model))
+            model = copy.deepcopy(cfg.model)
+            if cfg.get("data_preprocessor") is not None and hasattr(model, "setdefault"):
+                # As the Runner builds it: the top-level preprocessor unless the model has one.
+                model.setdefault("data_preprocessor", copy.deepcopy(cfg.data_preprocessor))
+            return registry.build(model)
         except TypeError:
             unknown = unknown_argument(cfg.model, registry)
             if unknown is None:
@@ -229,15 +235,50 @@ def pretrained_checkpoint(cfg) -> Optional[str]:
     return path if path and "://" not in path else None
 
 
+def pretraining_target(cfg) -> dict:
+    """What a config feeds its backbone's weights (see c3_dense.convert.pretraining_record)."""
+    pre = cfg.model.get("data_preprocessor") or cfg.get("data_preprocessor") or {}
+    return {"rgb": pre.get("bgr_to_rgb", pre.get("to_rgb", False)), "mean": pre.get("mean"),
+            "std": pre.get("std"), "c3": c3_options_of(cfg.model.get("backbone") or {})}
+
+
+def check_pretraining(cfg, record: dict, source: str) -> None:
+    """Refuse a config that feeds converted weights other input than they were trained on, or
+    runs another C3 block (UserInputError naming the --cfg-options to set)."""
+    differences = pretraining_differences(record, pretraining_target(cfg))
+    if not differences:
+        return
+    fixes = {"rgb": lambda v: f"model.data_preprocessor.bgr_to_rgb={v}",
+             "mean": lambda v: f"model.data_preprocessor.mean={str(v).replace(' ', '')}",
+             "std": lambda v: f"model.data_preprocessor.std={str(v).replace(' ', '')}",
+             "c3.include_self": lambda v: f"model.backbone.c3_cfg.include_self={v}",
+             "c3.final_relu": lambda v: f"model.backbone.c3_cfg.final_relu={v}",
+             "c3.mode": lambda v: f"model.backbone.c3_cfg.mode={v}"}
+    keys = [fixes[what](ours) for what, ours, _ in differences]
+    form = form_of(record["c3"]) if record.get("c3") else None
+    if form and any(what in ("c3.include_self", "c3.final_relu") for what, _, _ in differences):
+        keys = [k for k in keys if ".include_self=" not in k and ".final_relu=" not in k]
+        keys.append(f"model.backbone.c3_cfg.form={form}")
+    raise UserInputError(f"weights {source} were trained otherwise than this config runs them: "
+                         f"{describe_differences(differences)}; set {' '.join(keys)} "
+                         "(--cfg-options; the _in1k configs do)")
+
+
 def check_pretrained_fits(model, cfg) -> None:
     """Backbone weights loaded at init must fit the backbone before training starts (mmengine
     would only warn about each tensor that does not fit and train on from random weights):
-    the C3/SE blocks a plain ImageNet checkpoint lacks may be missing, nothing else."""
+    the C3/SE blocks a plain ImageNet checkpoint lacks may be missing, nothing else; and the
+    config must feed them the input, and run the C3 block, they were trained with (the record
+    tools/convert_weights.py writes into the file)."""
     path = pretrained_checkpoint(cfg)
     backbone = getattr(model, "backbone", None)
     if not path or backbone is None or not os.path.isfile(path):
         return
-    state = checkpoint_state_dict(path)
+    ckpt = load_torch_file(path)
+    record = (ckpt.get("meta") or {}).get("pretraining") if isinstance(ckpt, dict) else None
+    if isinstance(record, dict):
+        check_pretraining(cfg, record, path)
+    state = checkpoint_state_dict(path, ckpt)
     init = cfg.model.get("backbone", {}).get("init_cfg") or {}
     prefix = init.get("prefix") if isinstance(init, dict) else None
     if prefix:
