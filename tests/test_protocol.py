@@ -154,6 +154,8 @@ import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
+import real_layouts  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools")
 CONFIGS = os.path.join(ROOT, "configs")
@@ -201,6 +203,8 @@ def user(tmp_path_factory):
                 folder / f"{synset}_0.JPEG")
     Image.fromarray(photos.astronaut()).resize((96, 64)).save(work / "photo.png")
     (work / "weights").mkdir()
+    real_layouts.write_coco(str(work / "datasets"), {"train": 2, "val": 1})
+    real_layouts.write_voc_segmentation(str(work / "data"))
     return work
 
 
@@ -263,6 +267,18 @@ def test_detectron2_fine_tune_configs_see_the_classifier_s_features(user, varian
     expected = _classifier_features(classifier, user / "photo.png")
     for i, name in enumerate(("res2", "res3", "res4", "res5")):
         torch.testing.assert_close(features[name], expected[i], rtol=1e-4, atol=1e-4, msg=name)
+    if variant != "c3":  # (the C3 config trains in tests/test_workflows.py's chain)
+        # The shipped config trains from them, two iterations on COCO's layout (weights/ and
+        # datasets/ in the working folder, as the config names them).
+        out = user / "output" / variant
+        _tool([os.path.join(TOOLS, "train_det.py"), "--config-file", config, "SOLVER.MAX_ITER",
+               "2", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS",
+               "(100,)", "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "128",
+               "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", "cpu", "DATASETS.TEST", "()",
+               "OUTPUT_DIR", out], user)
+        final = torch.load(out / "model_final.pth", weights_only=True)["model"]
+        stem = model.state_dict()["backbone.bottom_up.stem.conv1.weight"]
+        assert torch.equal(final["backbone.bottom_up.stem.conv1.weight"], stem)  # FREEZE_AT 2
     # The same weights under the config for detectron2's own MSRA weights (BGR, Caffe means,
     # the stride in the 1×1 convolution) are refused, with the keys to set.
     plain_config = os.path.join(CONFIGS, "detectron2", "COCO-1x",
@@ -308,6 +324,18 @@ def test_mmseg_fine_tune_configs_see_the_classifier_s_features(user, variant):
     # Stages 1-2 (C3 and SE included): DeepLab dilates stages 3-4 instead of striding.
     for i in (0, 1):
         torch.testing.assert_close(features[i], expected[i], rtol=1e-4, atol=1e-4)
+    if variant != "c3":  # (the C3 config trains in tests/test_workflows.py's chain)
+        # The shipped config trains from them, two iterations on VOC 2012 aug's layout.
+        work_dir = user / "work_dirs" / f"seg_{variant}"
+        _tool([os.path.join(TOOLS, "train_seg.py"), config, "--work-dir", work_dir,
+               "--cfg-options", "train_cfg.max_iters=2", "train_dataloader.batch_size=1",
+               "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False",
+               "val_dataloader=None", "val_cfg=None", "val_evaluator=None",
+               "default_hooks.checkpoint.interval=2"], user)
+        trained = torch.load(work_dir / "iter_2.pth", weights_only=False)["state_dict"]
+        start = torch.load(weights, weights_only=True)["state_dict"]["layer3.5.conv2.weight"]
+        moved = trained["backbone.layer3.5.conv2.weight"] - start
+        assert moved.norm() < 0.25 * start.norm()  # two SGD steps from the converted weights
 
 
 def test_a_fine_tune_config_of_another_c3_form_is_refused_naming_the_form():
