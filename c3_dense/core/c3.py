@@ -55,6 +55,12 @@ FORMS = {"paper": dict(include_self=False, final_relu=False),
 # a 181×181 window at k = 8) is far beyond any useful window (the paper's largest: 28×28).
 MAX_PARAMETERS = 2 ** 30
 NORMS = ("none", "bn")
+# How the message step is computed (same values): "function", the block's own autograd
+# Function (one S×S matrix kept for backward); "sdpa", PyTorch's fused attention
+# (F.scaled_dot_product_attention: on CUDA FlashAttention-style kernels that never store the
+# S×S weights); "auto", the one chosen per device (the Function everywhere until a GPU
+# measurement says otherwise: on this CPU fused attention is slower).
+MESSAGE_IMPLS = ("auto", "function", "sdpa")
 GROUPINGS = ("equal", "fixed")
 
 
@@ -102,7 +108,8 @@ def check_c3_options(window: Union[int, Tuple[int, int]] = 14, *, form: str = "p
                      mode: str = "resize", reduction: int = 8, group_size: int = 512,
                      grouping: str = "equal", include_self: Optional[bool] = None,
                      norm: Optional[str] = "none", final_relu: Optional[bool] = None,
-                     variant: str = "full", zero_init: bool = False) -> dict:
+                     variant: str = "full", zero_init: bool = False,
+                     message_impl: str = "auto") -> dict:
     """:class:`C3Block`'s options checked (the first invalid one raises :class:`C3OptionError`
     naming it) and normalised (window as a pair, norm None as "none", include_self and
     final_relu None as the form's); nothing is allocated, so a window too large for memory is
@@ -119,7 +126,8 @@ def check_c3_options(window: Union[int, Tuple[int, int]] = 14, *, form: str = "p
                    norm=_check_choice("norm", "none" if norm is None else norm, NORMS),
                    final_relu=_check_bool("final_relu", final_relu),
                    variant=_check_choice("variant", variant, VARIANTS),
-                   zero_init=_check_bool("zero_init", zero_init))
+                   zero_init=_check_bool("zero_init", zero_init),
+                   message_impl=_check_choice("message_impl", message_impl, MESSAGE_IMPLS))
     area = window[0] * window[1]
     hidden = max(1, area // reduction)
     count = 0 if variant == "message" else 2 * (2 * area * hidden + area + hidden)
@@ -322,6 +330,42 @@ class _ChannelMessages(torch.autograd.Function):
         return grad_v, grad_values, None, None
 
 
+def channel_messages_sdpa(v: torch.Tensor, values: torch.Tensor,
+                          groups: Union[List[int], _GroupLayout],
+                          include_self: bool) -> torch.Tensor:
+    """:func:`channel_messages` through ``F.scaled_dot_product_attention``: the scores
+    s_ij = -(v_i - v_j)² are, up to -v_i² (constant along a softmax row), the dot products
+    of two-dimensional queries q_i = (2 v_i, -1) and keys k_j = (v_j, v_j²), at scale 1; v is
+    centred in each group first (a shift leaves the scores unchanged and keeps the products
+    small). Senders that are masked: empty slots of smaller groups, and i itself unless
+    ``include_self``. A receiver without any sender attends to itself alone and its message is
+    then set to zero (a fully masked row would be NaN in forward and backward)."""
+    layout = _layout(groups, v.device)
+    dtype = compute_dtype(v.dtype)
+    v = layout.gather(v.to(dtype))                                            # N×G×S
+    v = v - v.mean(dim=-1, keepdim=True)
+    values = layout.gather(values.to(dtype))                                  # N×G×S×D
+    query = torch.stack([2 * v, -torch.ones_like(v)], dim=-1)
+    key = torch.stack([v, v * v], dim=-1)
+    size = layout.size
+    allowed = torch.ones(layout.groups, size, size, dtype=torch.bool, device=v.device)
+    if layout.index is not None:
+        allowed = allowed & (layout.index != layout.channels)[:, None, :]
+    if not include_self:
+        allowed = allowed & ~torch.eye(size, dtype=torch.bool, device=v.device)
+    # A lone channel (a group of one, without itself): known from the sizes, no device sync.
+    has_lonely = not include_self and min(layout.sizes) == 1
+    if has_lonely:
+        lonely = ~allowed.any(dim=-1, keepdim=True)                           # G×S×1
+        allowed = allowed | (lonely & torch.eye(size, dtype=torch.bool, device=v.device))
+    with _autocast_off(v):
+        mixed = F.scaled_dot_product_attention(query, key, values, attn_mask=allowed,
+                                               scale=1.0)
+    if has_lonely:
+        mixed = mixed.masked_fill(lonely, 0.0)
+    return layout.scatter(mixed)
+
+
 def channel_messages(v: torch.Tensor, values: torch.Tensor,
                      groups: Union[List[int], _GroupLayout], include_self: bool) -> torch.Tensor:
     """The messages m_i = Σ_j a_ij values_j for channel summaries ``v`` (N×C) and ``values``
@@ -365,23 +409,29 @@ class C3Block(nn.Module):
             ``"message"`` (message passing on the raw maps, no encoder/decoder).
         zero_init: start the decoded update at exactly zero (last layer, or the BN's γ, set to
             0), so the block is the identity at init and a pretrained network is unchanged.
+        message_impl: how the eager path computes the message step, with the same values:
+            ``"function"`` (the block's autograd Function), ``"sdpa"`` (PyTorch's fused
+            attention) or ``"auto"`` (default: the Function, until a GPU measurement decides
+            per device). Exports and compiled models use the portable path either way.
     """
 
     def __init__(self, window: Union[int, Tuple[int, int]] = 14, *, form: str = "paper",
                  mode: str = "resize", reduction: int = 8, group_size: int = 512,
                  grouping: str = "equal", include_self: Optional[bool] = None,
                  norm: Optional[str] = "none", final_relu: Optional[bool] = None,
-                 variant: str = "full", zero_init: bool = False) -> None:
+                 variant: str = "full", zero_init: bool = False,
+                 message_impl: str = "auto") -> None:
         super().__init__()
         options = check_c3_options(window, form=form, mode=mode, reduction=reduction,
                                    group_size=group_size, grouping=grouping,
                                    include_self=include_self, norm=norm, final_relu=final_relu,
-                                   variant=variant, zero_init=zero_init)
+                                   variant=variant, zero_init=zero_init,
+                                   message_impl=message_impl)
         self.window, self.mode, self.variant = options["window"], mode, variant
         self.reduction, self.group_size, self.grouping = reduction, group_size, grouping
         self.form = form
         self.include_self, self.final_relu = options["include_self"], options["final_relu"]
-        self.zero_init = zero_init
+        self.zero_init, self.message_impl = zero_init, message_impl
         self.norm_type = norm = options["norm"]
         area = self.window[0] * self.window[1]
         hidden = max(1, area // self.reduction)
@@ -419,11 +469,19 @@ class C3Block(nn.Module):
                 f"reduction={self.reduction}, "
                 f"group_size={self.group_size}, grouping={self.grouping!r}, include_self={self.include_self}, "
                 f"norm={self.norm_type!r}, final_relu={self.final_relu}, "
-                f"variant={self.variant!r}, zero_init={self.zero_init}")
+                f"variant={self.variant!r}, zero_init={self.zero_init}, "
+                f"message_impl={self.message_impl!r}")
 
     def groups(self, channels: int) -> List[int]:
         """The sizes of the channel groups for ``channels`` channels."""
         return channel_groups(channels, self.group_size, self.grouping)
+
+    @torch.jit.unused
+    def _messages(self, v: torch.Tensor, values: torch.Tensor, layout: _GroupLayout):
+        """The message step by ``message_impl`` (see :data:`MESSAGE_IMPLS`)."""
+        fused = self.message_impl == "sdpa"
+        return (channel_messages_sdpa if fused else channel_messages)(v, values, layout,
+                                                                      self.include_self)
 
     def update(self, vectors: torch.Tensor) -> torch.Tensor:
         """The decoded update x̄ for channel vectors N×C×A (before the residual)."""
@@ -431,8 +489,7 @@ class C3Block(nn.Module):
         if self.variant == "message":
             with _autocast_off(vectors):
                 exact = vectors.to(compute_dtype(vectors.dtype))
-                out = channel_messages(exact.mean(dim=-1), exact, layout,
-                                       self.include_self).to(vectors.dtype)
+                out = self._messages(exact.mean(dim=-1), exact, layout).to(vectors.dtype)
         else:
             hidden = F.relu(self.enc_fc1(vectors))                      # h_i: N×C×A/k
             w2, b2 = self.enc_fc2.weight, self.enc_fc2.bias
@@ -444,8 +501,7 @@ class C3Block(nn.Module):
                     dtype = compute_dtype(hidden.dtype)
                     summary = F.linear(hidden.to(dtype), w2.to(dtype).mean(0, keepdim=True),
                                        b2.to(dtype).mean(0, keepdim=True)).squeeze(-1)  # v_i
-                    decoded = channel_messages(summary, decoded, layout,
-                                               self.include_self).to(hidden.dtype)
+                    decoded = self._messages(summary, decoded, layout).to(hidden.dtype)
             out = self.dec_fc2(F.relu(decoded + self.dec_fc1.bias))
         if self.norm is not None:
             out = self.norm(out.flatten(0, 1)).reshape(out.shape)
@@ -485,10 +541,9 @@ class C3Block(nn.Module):
 
     def _portable_update(self, vectors: torch.Tensor, channels: int) -> torch.Tensor:
         """:meth:`update` in plain tensor operations (no autocast switches, no cached
-        layouts); the message step on one C×C matrix per sample."""
+        layouts); the message step on the G×S×S layout of :func:`.portable.messages`."""
         dtype = torch.promote_types(vectors.dtype, torch.float32)
-        groups = portable.group_ids(portable.group_sizes(channels, self.group_size,
-                                                         self.grouping), vectors.device)
+        groups = portable.group_sizes(channels, self.group_size, self.grouping)
         if hasattr(self, "enc_fc1"):  # not the "message" variant
             hidden = F.relu(self.enc_fc1(vectors))
             w2, b2 = self.enc_fc2.weight, self.enc_fc2.bias

@@ -9,14 +9,16 @@ per call:
 
 * nearest resizing gathers the source pixels F.interpolate picks, by index tensors computed
   from the sizes (ONNX's own nearest Resize picks other pixels at some sizes);
-* messages use one C×C affinity matrix with the channel groups as a mask (the eager block
-  lays the groups out as G×S×S; the weights are the same).
+* messages lay the channels out as G groups × S slots (S = the largest group; a smaller
+  group's empty slots send nothing), as the eager block does: G·S×S affinities per sample,
+  not C×C (half the work at 1024 channels, a quarter at 2048). The layout is computed from
+  the channel count, which a model fixes, so the graph still holds for every map size.
 
 Each function here is scriptable on its own (type annotations, no Python-only constructs).
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 import torch
 
@@ -55,27 +57,51 @@ def group_sizes(channels: int, group_size: int, grouping: str) -> List[int]:
     return sizes
 
 
-def group_ids(sizes: List[int], device: torch.device) -> torch.Tensor:
-    """The group of each channel (C,), for groups of the given sizes (built from the sizes as
-    numbers: repeat_interleave's data-dependent output shape would break a compiled graph)."""
-    parts: List[torch.Tensor] = []
-    for group, size in enumerate(sizes):
-        parts.append(torch.full([size], group, dtype=torch.long, device=device))
-    return torch.cat(parts)
+def group_layout(sizes: List[int], device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(slots, valid) for channel groups of ``sizes``, laid out as G groups × S slots (S the
+    largest size): ``slots`` (G·S,) is the channel in each slot (C, one past the last channel,
+    in an empty slot); ``valid`` the slots that hold a channel, in channel order."""
+    size, channels = max(sizes), sum(sizes)
+    slots: List[int] = []
+    valid: List[int] = []
+    start = 0
+    for group, count in enumerate(sizes):
+        for j in range(size):
+            if j < count:
+                slots.append(start + j)
+                valid.append(group * size + j)
+            else:
+                slots.append(channels)
+        start += count
+    return (torch.tensor(slots, dtype=torch.long, device=device),
+            torch.tensor(valid, dtype=torch.long, device=device))
 
 
-def messages(v: torch.Tensor, values: torch.Tensor, groups: torch.Tensor,
+def messages(v: torch.Tensor, values: torch.Tensor, sizes: List[int],
              include_self: bool) -> torch.Tensor:
     """m_i = Σ_j a_ij values_j, a_ij = softmax_j(-(v_i - v_j)²) over the senders j in i's
     group (j ≠ i unless ``include_self``); a channel without sender gets the zero message.
-    ``v`` N×C, ``values`` N×C×D, ``groups`` (C,) from :func:`group_ids`."""
-    scores = -(v.unsqueeze(-1) - v.unsqueeze(-2)).square()
-    invalid = groups.unsqueeze(1) != groups.unsqueeze(0)
+    ``v`` N×C, ``values`` N×C×D, ``sizes`` the groups' (:func:`group_sizes`)."""
+    channels, depth = values.shape[1], values.shape[2]
+    groups, size = len(sizes), max(sizes)
+    equal = groups * size == channels
+    slots, valid = group_layout(sizes, v.device)
+    if equal:
+        v_slots, value_slots = v, values
+    else:  # a zero channel fills the empty slots
+        v_slots = torch.cat([v, torch.zeros_like(v[:, :1])], dim=1).index_select(1, slots)
+        value_slots = torch.cat([values, torch.zeros_like(values[:, :1])],
+                                dim=1).index_select(1, slots)
+    v_slots = v_slots.reshape(-1, groups, size)
+    value_slots = value_slots.reshape(-1, groups, size, depth)
+    scores = -(v_slots.unsqueeze(-1) - v_slots.unsqueeze(-2)).square()      # N×G×S×S
+    invalid = (slots == channels).reshape(groups, 1, size).expand(groups, size, size)
     if not include_self:
-        receiver = torch.arange(groups.shape[0], device=groups.device)
+        receiver = torch.arange(size, device=v.device)
         invalid = invalid | (receiver.unsqueeze(1) == receiver.unsqueeze(0))
     # A masked score's exp() is 0 beside any real one; finite, so that rows without senders
     # stay NaN-free (compute dtypes are float32 or float64).
     weights = torch.softmax(scores.masked_fill(invalid, -1.0e30), dim=-1)
     weights = weights * (~invalid).any(dim=-1, keepdim=True).to(weights.dtype)
-    return torch.matmul(weights, values)
+    mixed = torch.matmul(weights, value_slots).reshape(-1, groups * size, depth)
+    return mixed if equal else mixed.index_select(1, valid)

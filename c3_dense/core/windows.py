@@ -67,6 +67,24 @@ def _resize_plan(h: int, w: int, wh: int, ww: int, device: torch.device,
     return _ResizePlan(None, flat, nearest_index(wh, h, device), select)
 
 
+def channels_last(t: torch.Tensor) -> bool:
+    """Whether a 4-D tensor is laid out channels-last (and not also plainly contiguous, as a
+    tensor with one channel or a 1×1 map is): then the resize path works on its N×H×W×C view,
+    keeps that layout on its output and copies no full map."""
+    return (t.dim() == 4 and not t.is_contiguous()
+            and t.is_contiguous(memory_format=torch.channels_last))
+
+
+def _source_pixels(plan: "_ResizePlan", w: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The row and column of each window pixel's source (non-integer factors)."""
+    return plan.flat // w, plan.flat % w
+
+
+def _window_columns(plan: "_ResizePlan") -> torch.Tensor:
+    """The window column each output column takes (the 1 in each column of ``select``)."""
+    return plan.select.argmax(dim=0)
+
+
 class _GradientCarrier:
     """Hands the output's gradient from :class:`_ResizeUpAdd`'s backward to the
     :class:`_ResizeDown` backward of the same block call, so that ∂L/∂x (= ∂L/∂out + the
@@ -90,22 +108,32 @@ class _ResizeDown(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, plan: _ResizePlan, carrier: _GradientCarrier):
         ctx.shape, ctx.plan, ctx.carrier = x.shape, plan, carrier
+        ctx.channels_last = channels_last(x)
         b, c, h, w = x.shape
         if plan.factors is not None:
             return x[:, :, ::plan.factors[0], ::plan.factors[1]].reshape(b, c, -1)
+        if ctx.channels_last:  # gathers the window's pixels only (a reshape would copy x)
+            rows, cols = _source_pixels(plan, w)
+            return x[:, :, rows, cols]
         return x.reshape(b * c, h * w).index_select(1, plan.flat).reshape(b, c, -1)
 
     @staticmethod
     def backward(ctx, grad):
         (b, c, h, w), plan = ctx.shape, ctx.plan
         passed, ctx.carrier.grad = ctx.carrier.grad, None
+        layout = torch.channels_last if ctx.channels_last else torch.contiguous_format
         if passed is None:
-            full = grad.new_zeros(b, c, h, w)
+            full = torch.empty((b, c, h, w), dtype=grad.dtype, device=grad.device,
+                               memory_format=layout).zero_()
         else:
-            full = passed.clone(memory_format=torch.contiguous_format)
+            full = passed.clone(memory_format=layout)
         if plan.factors is not None:
             fh, fw = plan.factors
             full[:, :, ::fh, ::fw] += grad.reshape(b, c, h // fh, w // fw)
+        elif ctx.channels_last:  # summed at the source pixels (shared when the map is smaller)
+            rows, cols = _source_pixels(plan, w)
+            full.permute(2, 3, 0, 1).index_put_((rows, cols), grad.permute(2, 0, 1),
+                                                accumulate=True)
         else:
             full.view(b * c, h * w).index_add_(1, plan.flat, grad.reshape(b * c, -1))
         return full, None, None
@@ -129,6 +157,20 @@ class _ResizeUpAdd(torch.autograd.Function):
     def forward(ctx, x, u, plan: _ResizePlan, carrier: _GradientCarrier):
         ctx.shape, ctx.u_shape, ctx.plan, ctx.carrier = x.shape, u.shape, plan, carrier
         b, c, h, w = x.shape
+        if channels_last(x):  # on the N×H×W×C views, the output channels-last as x
+            out = torch.empty_like(x, memory_format=torch.channels_last)
+            wh, ww = u.shape[1], u.shape[2]
+            small = u.reshape(b, c, wh, ww).permute(0, 2, 3, 1)            # N×h_w×w_w×C view
+            x_view, out_view = x.permute(0, 2, 3, 1), out.permute(0, 2, 3, 1)
+            if plan.factors is not None:  # broadcast over each window pixel's block
+                fh, fw = plan.factors
+                torch.add(x_view.view(b, wh, fh, ww, fw, c), small[:, :, None, :, None, :],
+                          out=out_view.view(b, wh, fh, ww, fw, c))
+            else:  # per output row, its window row through the 0/1 column map (one GEMM)
+                rows = small.index_select(1, plan.rows).reshape(b * h, ww, c)
+                torch.baddbmm(x_view.reshape(b * h, w, c), plan.select.t().expand(b * h, w, ww),
+                              rows, out=out_view.view(b * h, w, c))
+            return out
         out = torch.empty((b, c, h, w), dtype=x.dtype, device=x.device)
         if plan.factors is not None:
             rows = b * c * (h // plan.factors[0])
@@ -143,7 +185,17 @@ class _ResizeUpAdd(torch.autograd.Function):
     def backward(ctx, grad):
         (h, w), (n, wh, ww), plan = ctx.shape[2:], ctx.u_shape, ctx.plan
         grad_u = grad_x = None
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[1] and channels_last(grad):
+            b, c = ctx.shape[:2]
+            g = grad.permute(0, 2, 3, 1)                                    # N×H×W×C view
+            if plan.factors is not None:
+                fh, fw = plan.factors
+                summed = g.reshape(b, wh, fh, ww, fw, c).sum(dim=(2, 4))
+            else:
+                per_col = g.new_zeros(b, h, ww, c).index_add_(2, _window_columns(plan), g)
+                summed = g.new_zeros(b, wh, ww, c).index_add_(1, plan.rows, per_col)
+            grad_u = summed.permute(0, 3, 1, 2).reshape(n, wh, ww)
+        elif ctx.needs_input_grad[1]:
             if plan.factors is not None:
                 fh, fw = plan.factors
                 by_rows = grad.reshape(n, wh, fh, w)
@@ -188,8 +240,10 @@ def _tile_plan(h: int, w: int, window: Tuple[int, int], device: torch.device) ->
     if ph == len(starts[0]) * window[0] and pw == len(starts[1]) * window[1]:
         return _TilePlan(up, down, starts, window, True, None)
     rows, cols = ([s + k for s in st for k in range(size)] for st, size in zip(starts, window))
-    coverage = (torch.bincount(torch.tensor(rows), minlength=ph)[:, None]
-                * torch.bincount(torch.tensor(cols), minlength=pw)[None, :])
+    # Windows per pixel, counted in Python (the plan is made once per size; no bincount,
+    # which PyTorch lists among the ops that are nondeterministic on CUDA).
+    coverage = (torch.tensor([rows.count(i) for i in range(ph)])[:, None]
+                * torch.tensor([cols.count(j) for j in range(pw)])[None, :])
     return _TilePlan(up, down, starts, window, False,
                      coverage.reciprocal().to(device=device, dtype=torch.float64))
 

@@ -28,6 +28,9 @@ def add_c3_config(cfg: CN) -> CN:
     cfg.MODEL.C3.NORM = "none"  # none | bn (BatchNorm1d over the window's positions)
     cfg.MODEL.C3.FINAL_RELU = None  # None: the form's
     cfg.MODEL.C3.VARIANT = "full"  # full | enc_dec | message
+    # The message step's implementation (same values): auto | function | sdpa (PyTorch's
+    # fused attention).
+    cfg.MODEL.C3.MESSAGE_IMPL = "auto"
     # Identity at init, so ImageNet weights start the detector exactly as without C3.
     cfg.MODEL.C3.ZERO_INIT = True
 
@@ -66,11 +69,12 @@ def c3_block_kwargs(cfg: CN) -> dict:
                   group_size=c3.GROUP_SIZE,
                   grouping=c3.GROUPING,
                   include_self=c3.INCLUDE_SELF, norm=c3.NORM, final_relu=c3.FINAL_RELU,
-                  variant=c3.VARIANT, zero_init=c3.ZERO_INIT)
+                  variant=c3.VARIANT, zero_init=c3.ZERO_INIT, message_impl=c3.MESSAGE_IMPL)
     keys = dict(form="FORM", mode="SPATIAL_MODE", reduction="REDUCTION", group_size="GROUP_SIZE",
                 grouping="GROUPING",
                 include_self="INCLUDE_SELF", norm="NORM", final_relu="FINAL_RELU",
-                variant="VARIANT", zero_init="ZERO_INIT", window="WINDOWS")
+                variant="VARIANT", zero_init="ZERO_INIT", window="WINDOWS",
+                message_impl="MESSAGE_IMPL")
     out = {}
     for stage, window in zip(stages, windows):
         window = tuple(window) if isinstance(window, (list, tuple)) else window
