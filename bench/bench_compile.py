@@ -11,7 +11,12 @@ call's; "max diff" is the largest |compiled - eager| of the block's eval output.
 Networks: C3-ResNet-50 and ResNet-50 (torchvision layout), eager and compiled (Inductor), at
 8×224² and 1×800×1216, eval and forward+backward.
 
-    python bench/bench_compile.py [--part block|networks|all] [--repeats N] [--quick]
+Messages: the portable path's message step compiled, on the channel groups' G×S×S layout
+(``c3_dense.core.portable.messages``) against one C×C matrix masked by group (the layout the
+portable path had before; written here as the comparison), forward+backward, at the channel
+counts of ResNet-50's stages and 2048.
+
+    python bench/bench_compile.py [--part block|networks|messages|all] [--repeats N] [--quick]
                                   [--device cpu|cuda]
 """
 from __future__ import annotations
@@ -134,6 +139,60 @@ def network_rows(device: torch.device, repeats: int, sizes=NETWORK_SIZES) -> lis
     return rows
 
 
+MESSAGE_SIZES = [(8, 256, 6), (8, 512, 24), (8, 1024, 6), (8, 2048, 6), (1, 1024, 6)]
+
+
+def masked_channel_messages(v, values, sizes, include_self: bool):
+    """The message step on one C×C matrix per sample, other groups masked (the comparison)."""
+    ids = torch.cat([torch.full([s], g, dtype=torch.long, device=v.device)
+                     for g, s in enumerate(sizes)])
+    scores = -(v.unsqueeze(-1) - v.unsqueeze(-2)).square()
+    invalid = ids.unsqueeze(1) != ids.unsqueeze(0)
+    if not include_self:
+        eye = torch.arange(ids.shape[0], device=v.device)
+        invalid = invalid | (eye.unsqueeze(1) == eye.unsqueeze(0))
+    weights = torch.softmax(scores.masked_fill(invalid, -1.0e30), dim=-1)
+    return (weights * (~invalid).any(-1, keepdim=True).to(weights.dtype)) @ values
+
+
+def message_rows(device: torch.device, repeats: int, sizes=MESSAGE_SIZES) -> list:
+    """Compiled forward+backward of both layouts; medians in seconds and the max difference."""
+    from c3_dense.core import portable
+
+    rows = []
+    for n, c, d in sizes:
+        groups = portable.group_sizes(c, 512, "equal")
+        torch.manual_seed(0)
+        v = torch.randn(n, c, device=device)
+        values = torch.randn(n, c, d, device=device)
+        fns = {"C×C": torch.compile(masked_channel_messages, dynamic=True),
+               "G×S×S": torch.compile(portable.messages, dynamic=True)}
+
+        def step(fn):
+            def run():
+                vv, xx = v.clone().requires_grad_(), values.clone().requires_grad_()
+                fn(vv, xx, groups, False).sum().backward()
+            return run
+        steps = {name: step(fn) for name, fn in fns.items()}
+        for run in steps.values():
+            run()  # compile
+        with torch.no_grad():
+            diff = (fns["C×C"](v, values, groups, False)
+                    - fns["G×S×S"](v, values, groups, False)).abs().max().item()
+        rows.append(dict(label=f"{n}×{c} (groups {len(groups)}×{max(groups)}), D={d}",
+                         med=interleaved(steps, repeats, device, warmup=1), diff=diff))
+    return rows
+
+
+def print_message_rows(rows: list) -> None:
+    print("| channels | C×C (ms) | G×S×S (ms) | C×C / G×S×S | max diff |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        med = row["med"]
+        print(f"| {row['label']} | {med['C×C'] * 1e3:.2f} | {med['G×S×S'] * 1e3:.2f} "
+              f"| {med['C×C'] / med['G×S×S']:.2f} | {row['diff']:.1e} |", flush=True)
+
+
 def print_network_rows(rows: list) -> None:
     print("| input | pass | ResNet-50 eager (ms) | C3 / plain, eager | C3 / plain, compiled "
           "| compiled / eager, ResNet-50 | compiled / eager, C3 | compile R-50 / C3 (s) |")
@@ -150,7 +209,7 @@ def print_network_rows(rows: list) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", choices=["block", "networks", "all"], default="all")
+    ap.add_argument("--part", choices=["block", "networks", "messages", "all"], default="all")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--quick", action="store_true", help="small sizes, one repeat (a dry run)")
@@ -166,6 +225,10 @@ def main(argv=None) -> int:
         print()
         sizes = [(2, 64, 64)] if args.quick else NETWORK_SIZES
         print_network_rows(network_rows(device, repeats, sizes))
+    if args.part in ("messages", "all"):
+        print()
+        sizes = [(2, 24, 3), (1, 40, 2)] if args.quick else MESSAGE_SIZES
+        print_message_rows(message_rows(device, repeats, sizes))
     return 0
 
 
