@@ -118,20 +118,33 @@ def test_gpu_check_says_no_cuda_in_one_line_and_exits_0():
     assert result.stdout.startswith("gpu_check: no CUDA device")
 
 
-def test_gpu_check_dry_run_on_the_cpu():
+def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     """Every check of the GPU script runs (CPU against itself, fp32 steps of both detectors'
     and segmentors' real configs, the timing tables) and finds no problem."""
     pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
     pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
-    result = run("bench/gpu_check.py", "--device", "cpu", "--quick",
+    result = run("bench/gpu_check.py", "--device", "cpu", "--quick", "--out", str(tmp_path),
                  env=dict(os.environ, PYTHONWARNINGS="ignore"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "| Faster R-CNN R-50-FPN C3 | float32 |" in out and "| DeepLabv2 R-50-D8 C3 | float32 |" in out
-    assert out.count("| yes |") >= 8 and "| NO |" not in out
+    assert out.count("| yes |") >= 14 and "| NO |" not in out
+    assert "| channels_last resize (26, 27) |" in out and "| deterministic default | 0.0e+00 | yes |" in out
     assert "| 8×256@14×14 (28²) | train |" in out and "gpu_check: 0 problems" in out
-    compiled = out[out.index("## 6. torch.compile"):]
+    messages = out[out.index("## 6. The message step"):]
+    assert "| 8×256@14×14 (28²) |" in messages  # function and sdpa timed, with their difference
+    compiled = out[out.index("## 7. torch.compile"):]
     assert "| 8×256@14×14 (28²) | eval |" in compiled  # with its |compiled - eager|
+    # Each section is written to --out as it ends (what a limited GPU loan brings back).
+    files = sorted(os.listdir(tmp_path))
+    assert files == ["1_agreement.md", "2_amp.md", "3_block.md", "4_growth.md",
+                     "5_iterations.md", "6_messages.md", "7_compile.md"], files
+    assert (tmp_path / "6_messages.md").read_text() in out
+    # A budget that is spent skips the sections not yet started, saying so.
+    skipped = run("bench/gpu_check.py", "--device", "cpu", "--quick", "--sections",
+                  "agreement,growth", "--budget", "0")
+    assert skipped.returncode == 0 and "## 1. agreement: skipped" in skipped.stdout
+    assert "## 4. growth: skipped" in skipped.stdout
 
 
 @pytest.mark.parametrize("tool", ["eval.py", "visualize.py", "convert_weights.py", "infer.py",
