@@ -75,6 +75,12 @@ def run_cli(fn: Callable[[], object], resume: Optional[Callable[[], str]] = None
             line += f"; then resume with: {resume()}"
         print(f"error: {line}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        line = _missing_framework(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as exc:
         if isinstance(exc, RunInterrupted) and str(exc):
             line = str(exc) + (f"; resume with: {resume()}" if resume is not None else "")
@@ -83,6 +89,21 @@ def run_cli(fn: Callable[[], object], resume: Optional[Callable[[], str]] = None
         print(f"interrupted: {line}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _missing_framework(exc: ModuleNotFoundError) -> Optional[str]:
+    """The one line for a framework (or a module of one) that is not installed at all, naming
+    the command that installs it; None for any other missing module."""
+    from c3_dense.stack import missing_part_message
+
+    top = (exc.name or "").split(".")[0]
+    try:
+        installed = bool(top) and importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):  # a finder that cannot say: as good as missing
+        installed = False
+    if not top or installed:
+        return None  # installed, a part of it missing: not ours to word
+    return missing_part_message(top)
 
 
 def command_line(argv: Optional[Sequence[str]] = None, drop: Iterable[str] = (),

@@ -132,3 +132,67 @@ def test_the_wheel_carries_the_licence_and_its_metadata(installed):
                  "text/markdown"):
         assert line in metadata, line
     assert "## Two commands" in metadata  # the long description is the README
+
+
+BLOCKER = '''
+import sys
+BLOCKED = set({blocked!r})
+class _NotInstalled:
+    """Makes these modules absent, as in an environment that lacks them."""
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _NotInstalled())
+'''
+
+
+@pytest.mark.parametrize("blocked,args,part", [
+    (["detectron2"], ["tools/train_det.py", "--config-file", "Demo/faster_rcnn_R_18_FPN_c3.yaml"],
+     "detectron2"),
+    (["detectron2"], ["tools/eval.py", "det", "--config-file", "Demo/faster_rcnn_R_18_FPN_c3.yaml",
+                      "--weights", "w.pth"], "detectron2"),
+    (["mmengine"], ["tools/train_seg.py", "mmseg/demo/deeplabv2_r18-d8_demo_c3.py"], "mmseg"),
+    (["mmpretrain"], ["tools/train_cls.py",
+                      "mmpretrain/cifar100/resnet20_1xb128-160e_cifar100_c3.py"], "mmpretrain"),
+    (["mmseg"], ["tools/eval.py", "seg", "mmseg/demo/deeplabv2_r18-d8_demo_c3.py", "w.pth"],
+     "mmseg"),
+    (["pkg_resources"], ["tools/train_seg.py", "mmseg/deeplabv2/"
+                         "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3.py"], "setuptools"),
+])
+def test_a_missing_framework_is_one_line_naming_the_command_that_installs_it(tmp_path, blocked,
+                                                                             args, part):
+    (tmp_path / "sitecustomize.py").write_text(BLOCKER.format(blocked=blocked))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), PYTHONWARNINGS="ignore")
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"{sys.executable} -m c3_dense setup --only {part}" in errors[0], errors[0]
+    if part == "setuptools":
+        assert 'pip install "setuptools<81"' in errors[0]
+
+
+def test_the_setup_command_checks_every_part_and_installs_nothing_when_all_are_there():
+    result = subprocess.run([sys.executable, "-m", "c3_dense", "setup"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for part in ("setuptools", "detectron2", "mmseg", "mmpretrain"):
+        assert f"[setup] {part:<12} ok" in result.stdout
+    assert "$ " not in result.stdout  # no pip call
+    bad = subprocess.run([sys.executable, "-m", "c3_dense", "setup", "--only", "mmdet"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "invalid choice: 'mmdet'" in bad.stderr
+
+
+def test_the_wheel_s_setup_command_finds_the_stack(installed, tmp_path):
+    # The README's install section for a wheel: `c3-setup` after `pip install` (here the
+    # frameworks are visible through the path file, so every part is found and none installed;
+    # tests reach no package index).
+    env_dir, _ = installed
+    result = run_in(env_dir, tmp_path, str(env_dir / "bin" / "c3-setup"))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert result.stdout.count(" ok\n") == 4 and "$ " not in result.stdout
+    assert f"ready: setuptools, detectron2, mmseg, mmpretrain in {env_dir / 'bin' / 'python'}" \
+        in result.stdout

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 import sys
 
-from detectron2.engine import default_argument_parser, default_setup, launch
-
-import c3_dense.detectron2  # noqa: F401  (registers the backbones and demo data)
-from c3_dense.detectron2.engine import (CHECKPOINT_NAMES, Trainer, check_datasets, evaluate,
-                                        finished_run_files, load_model, per_dataset,
-                                        run_seed, setup_cfg, start_metrics_anew,
-                                        write_metrics)
 from c3_dense.errors import (CliParser, UserInputError, check_output_dir, resume_command,
                              run_cli)
 from c3_dense.model_zoo import resolve_config
 from c3_dense.weights import run_would_overwrite
 
+# detectron2 and the adapter are imported inside the functions: without detectron2 the
+# command says so in one line (and how to install it) instead of a traceback at import.
+
 
 def check(args):
     """Config, device and data checks (UserInputError); returns the frozen config."""
+    import c3_dense.detectron2  # noqa: F401  (registers the backbones and demo data)
+    from c3_dense.detectron2.engine import (CHECKPOINT_NAMES, check_datasets,
+                                            finished_run_files, setup_cfg)
+
     # A shipped config's name becomes its path here: detectron2's default_setup reads it too.
     args.config_file = resolve_config(args.config_file)
     cfg = setup_cfg(args.config_file, args.opts)
@@ -68,6 +68,8 @@ def check(args):
 
 
 def setup(args):
+    from detectron2.engine import default_setup
+
     cfg = check(args)
     default_setup(cfg, args)
     return cfg
@@ -75,6 +77,9 @@ def setup(args):
 
 def worker(args):
     """One process of the run (detectron2's launch starts one per GPU)."""
+    from c3_dense.detectron2.engine import (Trainer, evaluate, load_model, per_dataset,
+                                            write_metrics)
+
     cfg = setup(args)
     if args.eval_only:
         results = evaluate(cfg, load_model(cfg))
@@ -91,16 +96,25 @@ def worker(args):
     return results
 
 
-def main(argv=None) -> int:
-    # detectron2's own arguments, with bad ones reported as one error line.
-    parser = CliParser(parents=[default_argument_parser()], add_help=False,
-                       description=__doc__.splitlines()[0])
-    parser.add_argument("--overwrite", action="store_true",
-                        help="train into an OUTPUT_DIR that already holds checkpoints (its "
-                             "metrics.json starts anew; checkpoints are overwritten by name)")
+def parser() -> CliParser:
+    """detectron2's own arguments, with bad ones reported as one error line."""
+    from detectron2.engine import default_argument_parser
 
+    ap = CliParser(parents=[default_argument_parser()], add_help=False,
+                   description=__doc__.splitlines()[0])
+    ap.add_argument("--overwrite", action="store_true",
+                    help="train into an OUTPUT_DIR that already holds checkpoints (its "
+                         "metrics.json starts anew; checkpoints are overwritten by name)")
+    return ap
+
+
+def main(argv=None) -> int:
     def check_then_launch():
-        args = parser.parse_args(argv)
+        from detectron2.engine import launch
+
+        from c3_dense.detectron2.engine import run_seed, start_metrics_anew
+
+        args = parser().parse_args(argv)
         # Config and data errors surface here once, not in every spawned worker.
         cfg = check(args)
         if not args.eval_only and cfg.SEED < 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from c3_dense.openmmlab.cli import train_main
+from c3_dense.cli.openmmlab_train import train_main
 
 
 def main(argv=None) -> int:

@@ -7,9 +7,10 @@ Importing this package registers in detectron2's registries:
 """
 try:
     import detectron2  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("c3_dense.detectron2 needs detectron2: run `make test` (it installs it) or "
-                      "install detectron2 from source") from exc
+except ModuleNotFoundError as exc:  # the message names the command that installs it
+    from c3_dense.stack import missing_part_message
+    raise ModuleNotFoundError(missing_part_message(exc.name or "detectron2") or str(exc),
+                              name=exc.name) from exc
 
 from .backbone import (C3Res5ROIHeads, C3ResNet, SERes5ROIHeads, add_se,
                        build_c3_resnet_backbone, build_resnet_stages,

@@ -27,9 +27,10 @@ prepare()  # before mmpretrain's models import mmcv.ops
 
 try:
     import mmpretrain  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("c3_dense.mmpretrain needs mmpretrain 1.x, mmengine and mmcv: run "
-                      "`make test` (it installs them) or pip install mmpretrain==1.2.0") from exc
+except ModuleNotFoundError as exc:  # the message names the command that installs it
+    from c3_dense.stack import missing_part_message
+    raise ModuleNotFoundError(missing_part_message(exc.name or "mmpretrain") or str(exc),
+                              name=exc.name) from exc
 
 from .backbones import (C3CifarResNet, C3ResNet, C3ResNetV1c, ResNetSE,  # noqa: E402
                         ResNetV1cSE, SEResNetV1c)

@@ -8,9 +8,10 @@ load under torch >= 2.6's weights_only default (both: :mod:`c3_dense.openmmlab`)
 """
 try:
     import mmseg  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("c3_dense.mmseg needs mmsegmentation 1.x, mmengine and mmcv: run "
-                      "`make test` (it installs them) or pip install 'c3_dense[mmseg]'") from exc
+except ModuleNotFoundError as exc:  # the message names the command that installs it
+    from c3_dense.stack import missing_part_message
+    raise ModuleNotFoundError(missing_part_message(exc.name or "mmseg") or str(exc),
+                              name=exc.name) from exc
 
 from c3_dense.openmmlab import allow_mmengine_checkpoints, prepare  # noqa: E402
 

@@ -46,6 +46,10 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     path = resolve_config(path)  # a file, or a shipped config's name
     try:
         cfg = Config.fromfile(path)
+    except ModuleNotFoundError as exc:
+        if exc.name in ("pkg_resources",) or (exc.name or "").startswith("mm"):
+            raise  # not the config's fault: the command line names the install that fixes it
+        raise UserInputError(f"cannot read config {path}: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # mmengine raises many kinds for broken configs
         raise UserInputError(f"cannot read config {path}: {type(exc).__name__}: {exc}") from None
     if cfg_options:

@@ -1,5 +1,7 @@
 """The training command line OpenMMLab's tools/train.py have (config, --work-dir, --resume,
---amp, --cfg-options, --launcher), shared by tools/train_seg.py and tools/train_cls.py."""
+--amp, --cfg-options, --launcher), shared by tools/train_seg.py and tools/train_cls.py.
+mmengine and the adapters are imported inside the command (a missing one is one error
+line)."""
 from __future__ import annotations
 
 import importlib
