@@ -196,3 +196,58 @@ def test_the_wheel_s_setup_command_finds_the_stack(installed, tmp_path):
     assert result.stdout.count(" ok\n") == 4 and "$ " not in result.stdout
     assert f"ready: setuptools, detectron2, mmseg, mmpretrain in {env_dir / 'bin' / 'python'}" \
         in result.stdout
+
+
+def test_the_model_zoo_builds_configs_and_models_by_name_and_says_what_each_is():
+    import torch
+    from detectron2.config import CfgNode
+    from mmengine.config import Config
+
+    from c3_dense.errors import UserInputError
+
+    cfg = model_zoo.get_config("PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml",
+                               ["MODEL.C3.FORM", "authors"])
+    assert isinstance(cfg, CfgNode) and cfg.MODEL.C3.FORM == "authors" and cfg.is_frozen()
+    detector = model_zoo.get("Demo/faster_rcnn_R_18_FPN_c3.yaml")
+    assert not detector.training and any(".c3." in k for k in detector.state_dict())
+    seg = model_zoo.get_config("mmseg/demo/deeplabv2_r18-d8_demo_c3.py",
+                               {"model.backbone.c3_windows": (8, 8, 4)})
+    assert isinstance(seg, Config) and tuple(seg.model.backbone.c3_windows) == (8, 8, 4)
+    segmentor = model_zoo.get("mmseg/demo/deeplabv2_r18-d8_demo_c3.py")
+    assert type(segmentor.backbone).__name__ == "C3ResNetV1c" and not segmentor.training
+    classifier = model_zoo.get("mmpretrain/cifar100/resnet20_1xb128-160e_cifar100_c3-authors.py")
+    with torch.no_grad():
+        assert classifier.backbone(torch.randn(1, 3, 32, 32))[0].shape == (1, 64, 8, 8)
+    with pytest.raises(UserInputError, match="no trained weights are released"):
+        model_zoo.get("PascalVOC07/faster_rcnn_R_101_FPN_c3.yaml", trained=True)
+    # What each config is: the paper's number only where the paper reports one for it.
+    voc = model_zoo.describe("PascalVOC07/faster_rcnn_R_101_FPN_c3.yaml")
+    assert (voc["task"], voc["data"], voc["variant"], voc["form"], voc["weights"]) == \
+        ("detection", "voc", "c3", "paper", "not released")
+    assert voc["paper"]["value"] == 75.6 and "paper's" in voc["paper"]["note"]
+    assert model_zoo.describe("PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml")["paper"] is None
+    cifar = model_zoo.describe("mmpretrain/cifar100/resnet56_1xb128-160e_cifar100_c3-authors.py")
+    assert cifar["paper"]["value"] == 72.27 and cifar["form"] == "authors"
+    assert model_zoo.describe(
+        "mmpretrain/cifar100/resnet56_1xb128-160e_cifar100_c3.py")["paper"] is None
+    # A misspelled name suggests the near misses, not unrelated configs.
+    with pytest.raises(UserInputError, match=r"did you mean detectron2/PascalVOC07/"
+                                             r"faster_rcnn_R_50_FPN_c3.yaml"):
+        model_zoo.get_config_file("PascalVOC07/faster_rcnn_R_50_FNP_c3.yaml")
+
+
+def test_the_configs_command_lists_them():
+    result = subprocess.run([sys.executable, "-m", "c3_dense", "configs", "mmseg", "--grep",
+                             "voc12aug", "--grep", "r101", "--json"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout)
+    assert rows and all("voc12aug" in r["config"] and "r101" in r["config"] for r in rows)
+    assert {r["variant"] for r in rows} == {"plain", "se", "c3"}
+    assert all(r["paper"]["metric"] == "mIoU (VOC 2012 val)" for r in rows)
+    table = subprocess.run([sys.executable, "-m", "c3_dense", "configs"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+    assert table.returncode == 0 and f"{len(model_zoo.list_configs())} configs" in table.stdout
+    none = subprocess.run([sys.executable, "-m", "c3_dense", "configs", "--grep", "nothing"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert none.returncode == 2 and none.stderr.startswith("error: no shipped config holds")
