@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .core import FORMS
 from .errors import UserInputError
@@ -252,3 +252,23 @@ def describe_differences(differences: List[Tuple[str, Any, Any]]) -> str:
              "c3.mode": "C3 mode"}
     return ", ".join(f"{names[what]} {words.get(what, str)(ours)} (the config: "
                      f"{words.get(what, str)(theirs)})" for what, ours, theirs in differences)
+
+
+def pretraining_misfit(record: Mapping, target: Mapping,
+                       fixes: Mapping[str, Callable[[Any], str]],
+                       form_fix: Callable[[str], str]) -> str:
+    """How a fine-tuning config (``target``) differs from what the weights (``record``) were
+    trained with, and the settings that fix it ("" when nothing differs): ``fixes`` words a
+    framework's setting for each difference from the weights' value; C3 senders and residual
+    that together make a named form are set by that form (``form_fix``)."""
+    differences = pretraining_differences(record, target)
+    if not differences:
+        return ""
+    form = form_of(record["c3"]) if record.get("c3") else None
+    by_form = ("c3.include_self", "c3.final_relu")
+    named = [(what, ours) for what, ours, _ in differences]
+    keys = [fixes[what](ours) for what, ours in named if not (form and what in by_form)]
+    if form and any(what in by_form for what, _ in named):
+        keys.append(form_fix(form))
+    return (f"trained otherwise than this config runs them: {describe_differences(differences)}"
+            f"; set {' '.join(keys)}")

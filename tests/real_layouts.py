@@ -29,6 +29,33 @@ def _boxes(rng, height, width, count=2):
     return out
 
 
+IMAGENET_SYNSETS = ("n01440764", "n01443537", "n01484850")
+
+
+def write_imagenet(data_root, per_class, size=(40, 48), seed=0):
+    """ImageNet's class-folder layout (train/<synset>/*.JPEG, val/...) of three classes."""
+    rng = np.random.default_rng(seed)
+    for split in ("train", "val"):
+        for synset in IMAGENET_SYNSETS:
+            folder = os.path.join(data_root, "imagenet", split, synset)
+            os.makedirs(folder)
+            for i in range(per_class):
+                _image(rng, *size).save(os.path.join(folder, f"{synset}_{i}.JPEG"))
+
+
+def imagenet_options():
+    """--cfg-options for the ImageNet configs on that tree: its classes named, one epoch of
+    batch 3, no data-loader workers."""
+    classes = "[" + ",".join(IMAGENET_SYNSETS) + "]"
+    options = {"train_cfg.max_epochs": 1, "train_dataloader.batch_size": 3,
+               "val_dataloader.batch_size": 3, "model.head.num_classes": 3,
+               "data_preprocessor.num_classes": 3}
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        options[f"{loader}.num_workers"] = 0
+        options[f"{loader}.dataset.metainfo.classes"] = classes
+    return options
+
+
 def write_voc_detection(root, year, splits, size=(60, 80), seed=0):
     """``root``/VOC<year>/{JPEGImages,Annotations,ImageSets/Main/<split>.txt}."""
     rng = np.random.default_rng(seed)

@@ -93,10 +93,11 @@ def test_cifar_backbones_are_the_papers_networks():
 def test_every_shipped_config_builds_its_model():
     paths = sorted(p for p in glob.glob(os.path.join(CONFIGS, "*", "*.py"))
                    if os.sep + "_base_" + os.sep not in p)
-    assert len(paths) == 26
+    assert len(paths) == 35
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
+    from c3_dense import C3Block
     from c3_dense.openmmlab.engine import unknown_argument
     for path in paths:
         cfg = load_config(path)
@@ -104,8 +105,13 @@ def test_every_shipped_config_builds_its_model():
             assert unknown_argument(cfg.model, MODELS) is None, path  # no false alarm
         model = build_model(cfg, path)
         keys = model.state_dict()
-        assert any(".c3." in k for k in keys) == path.endswith("_c3.py"), path
+        c3 = path.endswith(("_c3.py", "_c3-authors.py"))
+        assert any(".c3." in k for k in keys) == c3, path
         assert any(".se." in k for k in keys) == path.endswith("_se.py"), path
+        # The _c3-authors configs run the authors' final code's block, the _c3 ones the paper's.
+        forms = {(b.include_self, b.final_relu) for b in model.modules() if isinstance(b, C3Block)}
+        assert forms == ({(True, True)} if path.endswith("-authors.py") else
+                         {(False, False)} if c3 else set()), path
 
 
 def test_the_earlier_se_name_builds_the_same_network_with_a_deprecation_line():

@@ -159,7 +159,6 @@ import real_layouts  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools")
 CONFIGS = os.path.join(ROOT, "configs")
-SYNSETS = ("n01440764", "n01443537", "n01484850")
 SUFFIX = {"plain": "", "se": "_se", "c3": "_c3"}
 D2_CONFIG = {"plain": "faster_rcnn_R_50_FPN_in1k.yaml", "se": "faster_rcnn_R_50_FPN_se_in1k-se.yaml",
              "c3": "faster_rcnn_R_50_FPN_c3_in1k-c3.yaml"}
@@ -174,33 +173,15 @@ def _tool(args, cwd):
     return result
 
 
-def _classify_options():
-    classes = "[" + ",".join(SYNSETS) + "]"
-    options = {"train_cfg.max_epochs": 1, "train_dataloader.batch_size": 3,
-               "val_dataloader.batch_size": 3, "model.head.num_classes": 3,
-               "data_preprocessor.num_classes": 3}
-    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        options[f"{loader}.num_workers"] = 0
-        options[f"{loader}.dataset.metainfo.classes"] = classes
-    return options
-
-
 @pytest.fixture(scope="module")
 def user(tmp_path_factory):
     """An ImageNet-layout tree of 3 classes (train_cls.py's input) and one photograph (PNG:
     the frameworks decode it to the same pixels)."""
-    import numpy as np
     from PIL import Image
     from skimage import data as photos
 
     work = tmp_path_factory.mktemp("protocol")
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for synset in SYNSETS:
-            folder = work / "data" / "imagenet" / split / synset
-            folder.mkdir(parents=True)
-            Image.fromarray(rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)).save(
-                folder / f"{synset}_0.JPEG")
+    real_layouts.write_imagenet(str(work / "data"), per_class=1)
     Image.fromarray(photos.astronaut()).resize((96, 64)).save(work / "photo.png")
     (work / "weights").mkdir()
     real_layouts.write_coco(str(work / "datasets"), {"train": 2, "val": 1})
@@ -215,9 +196,9 @@ def _pretrain(user, config):
 
     name = os.path.splitext(os.path.basename(config))[0]
     _tool([os.path.join(TOOLS, "train_cls.py"), config, "--cfg-options"]
-          + [f"{k}={v}" for k, v in _classify_options().items()], user)
+          + [f"{k}={v}" for k, v in real_layouts.imagenet_options().items()], user)
     checkpoint = user / "work_dirs" / name / "epoch_1.pth"
-    options = dict(_classify_options(), **{"model.backbone.out_indices": (0, 1, 2, 3)})
+    options = dict(real_layouts.imagenet_options(), **{"model.backbone.out_indices": (0, 1, 2, 3)})
     classifier = build_model(load_config(config, options)).eval()
     classifier.load_state_dict(load_torch_file(str(checkpoint))["state_dict"])
     return checkpoint, classifier

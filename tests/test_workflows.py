@@ -36,7 +36,6 @@ pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools")
 CONFIGS = os.path.join(ROOT, "configs")
-SYNSETS = ("n01440764", "n01443537", "n01484850")
 
 
 def run(args, cwd, env=None, timeout=900):
@@ -56,14 +55,7 @@ def user(tmp_path_factory):
     from skimage import data as photos
 
     work = tmp_path_factory.mktemp("user")
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for synset in SYNSETS:
-            folder = work / "data" / "imagenet" / split / synset
-            folder.mkdir(parents=True)
-            for i in range(2):
-                pixels = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / f"{synset}_{i}.JPEG")
+    real_layouts.write_imagenet(str(work / "data"), per_class=2)
     real_layouts.write_coco(str(work / "datasets"), {"train": 4, "val": 2})
     real_layouts.write_voc_segmentation(str(work / "data"))
     (work / "photos").mkdir()
@@ -86,14 +78,7 @@ def refused(args, cwd, env=None):
 
 def classify_options(work):
     """The ImageNet config on the 3-class tree: classes named, one epoch of batch 3."""
-    classes = "[" + ",".join(SYNSETS) + "]"
-    options = {"train_cfg.max_epochs": 1, "train_dataloader.batch_size": 3,
-               "val_dataloader.batch_size": 3, "model.head.num_classes": 3,
-               "data_preprocessor.num_classes": 3}
-    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        options[f"{loader}.num_workers"] = 0
-        options[f"{loader}.dataset.metainfo.classes"] = classes
-    return ["--cfg-options"] + [f"{k}={v}" for k, v in options.items()]
+    return ["--cfg-options"] + [f"{k}={v}" for k, v in real_layouts.imagenet_options().items()]
 
 
 def pretrain(work, config):

@@ -23,7 +23,7 @@ from detectron2.utils.logger import setup_logger
 from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
-from c3_dense.convert import describe_differences, form_of, pretraining_differences
+from c3_dense.convert import pretraining_misfit
 from c3_dense.core import check_c3_options
 from c3_dense.errors import UserInputError, check_compile_backend
 from c3_dense.files import is_disk_full, write_whole
@@ -193,25 +193,16 @@ def pretraining_target(cfg: CfgNode) -> dict:
 def check_pretraining(cfg: CfgNode, record: dict, source: str) -> None:
     """Refuse a config that feeds converted weights other input than they were trained on, or
     runs another C3 block (UserInputError naming the keys to set)."""
-    differences = pretraining_differences(record, pretraining_target(cfg))
-    if not differences:
-        return
-    fixes = {"rgb": lambda v: f"INPUT.FORMAT {'RGB' if v else 'BGR'}",
-             "mean": lambda v: f"MODEL.PIXEL_MEAN {str(v).replace(' ', '')}",
-             "std": lambda v: f"MODEL.PIXEL_STD {str(v).replace(' ', '')}",
-             "stride_in_1x1": lambda v: "MODEL.RESNETS.STRIDE_IN_1X1 False",
-             "c3.include_self": lambda v: f"MODEL.C3.INCLUDE_SELF {v}",
-             "c3.final_relu": lambda v: f"MODEL.C3.FINAL_RELU {v}",
-             "c3.mode": lambda v: f"MODEL.C3.SPATIAL_MODE {v}"}
-    keys = [fixes[what](ours) for what, ours, _ in differences]
-    form = form_of(record["c3"]) if record.get("c3") else None
-    if form and any(what in ("c3.include_self", "c3.final_relu") for what, _, _ in differences):
-        keys = [k for k in keys if not k.startswith(("MODEL.C3.INCLUDE_SELF",
-                                                     "MODEL.C3.FINAL_RELU"))]
-        keys.append(f"MODEL.C3.FORM {form}")
-    raise UserInputError(f"weights {source} were trained otherwise than this config runs them: "
-                         f"{describe_differences(differences)}; set {' '.join(keys)} (the _in1k "
-                         "configs do)")
+    misfit = pretraining_misfit(record, pretraining_target(cfg), {
+        "rgb": lambda v: f"INPUT.FORMAT {'RGB' if v else 'BGR'}",
+        "mean": lambda v: f"MODEL.PIXEL_MEAN {str(v).replace(' ', '')}",
+        "std": lambda v: f"MODEL.PIXEL_STD {str(v).replace(' ', '')}",
+        "stride_in_1x1": lambda v: "MODEL.RESNETS.STRIDE_IN_1X1 False",
+        "c3.include_self": lambda v: f"MODEL.C3.INCLUDE_SELF {v}",
+        "c3.final_relu": lambda v: f"MODEL.C3.FINAL_RELU {v}",
+        "c3.mode": lambda v: f"MODEL.C3.SPATIAL_MODE {v}"}, lambda form: f"MODEL.C3.FORM {form}")
+    if misfit:
+        raise UserInputError(f"weights {source} were {misfit} (the _in1k configs do)")
 
 
 def finished_run_files(output_dir: str):

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import C3Block, C3Stage, SEBlock, check_c3_option_names
+from ..core import C3_OPTIONS, C3Block, C3Stage, SEBlock, check_c3_option_names
 
 CIFAR_C3_WINDOWS = (16, 16, 8)
 
@@ -56,6 +56,10 @@ class CifarResNet(nn.Module):
         attention: None, "se" or "c3".
         c3_windows: the three C3 windows; c3_kwargs go to every C3Block.
     """
+
+    #: Keyword arguments beyond the signature: passed on to every C3Block (what a config
+    #: checker may accept for this class).
+    extra_keywords = C3_OPTIONS
 
     def __init__(self, depth: int, num_classes: int = 100, widen: int = 1,
                  attention: Optional[str] = None, c3_windows: Sequence[int] = CIFAR_C3_WINDOWS,

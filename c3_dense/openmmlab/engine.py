@@ -15,8 +15,7 @@ import torch
 
 from c3_dense.errors import UserInputError, check_compile_backend, check_output_dir
 from c3_dense import records
-from c3_dense.convert import (c3_options_of, describe_differences, form_of,
-                              pretraining_differences)
+from c3_dense.convert import c3_options_of, pretraining_misfit
 from c3_dense.files import is_disk_full
 from c3_dense.model_zoo import resolve_config
 from c3_dense.weights import (checkpoint_origin, describe_misfit, disk_full_stop,
@@ -92,8 +91,9 @@ def unknown_argument(model_cfg, registry) -> Optional[Tuple[str, str]]:
     ("model.backbone.c3_windos", "C3ResNetV1c"); None when every key is some class's argument.
     Layer configs (``*_cfg``: norm, act, init) are skipped: their builders take extra keys."""
     def accepted(cls) -> Optional[set]:
-        """The argument names of ``cls`` and its bases; None when one cannot be read."""
-        names = set()
+        """The argument names of ``cls`` and its bases (and the ``extra_keywords`` a class
+        declares it passes on, e.g. to its C3 blocks); None when one cannot be read."""
+        names = set(getattr(cls, "extra_keywords", ()))
         for klass in inspect.getmro(cls):
             init = klass.__dict__.get("__init__")
             if init is not None:
@@ -249,23 +249,17 @@ def pretraining_target(cfg) -> dict:
 def check_pretraining(cfg, record: dict, source: str) -> None:
     """Refuse a config that feeds converted weights other input than they were trained on, or
     runs another C3 block (UserInputError naming the --cfg-options to set)."""
-    differences = pretraining_differences(record, pretraining_target(cfg))
-    if not differences:
-        return
-    fixes = {"rgb": lambda v: f"model.data_preprocessor.bgr_to_rgb={v}",
-             "mean": lambda v: f"model.data_preprocessor.mean={str(v).replace(' ', '')}",
-             "std": lambda v: f"model.data_preprocessor.std={str(v).replace(' ', '')}",
-             "c3.include_self": lambda v: f"model.backbone.c3_cfg.include_self={v}",
-             "c3.final_relu": lambda v: f"model.backbone.c3_cfg.final_relu={v}",
-             "c3.mode": lambda v: f"model.backbone.c3_cfg.mode={v}"}
-    keys = [fixes[what](ours) for what, ours, _ in differences]
-    form = form_of(record["c3"]) if record.get("c3") else None
-    if form and any(what in ("c3.include_self", "c3.final_relu") for what, _, _ in differences):
-        keys = [k for k in keys if ".include_self=" not in k and ".final_relu=" not in k]
-        keys.append(f"model.backbone.c3_cfg.form={form}")
-    raise UserInputError(f"weights {source} were trained otherwise than this config runs them: "
-                         f"{describe_differences(differences)}; set {' '.join(keys)} "
-                         "(--cfg-options; the _in1k configs do)")
+    misfit = pretraining_misfit(record, pretraining_target(cfg), {
+        "rgb": lambda v: f"model.data_preprocessor.bgr_to_rgb={v}",
+        "mean": lambda v: f"model.data_preprocessor.mean={str(v).replace(' ', '')}",
+        "std": lambda v: f"model.data_preprocessor.std={str(v).replace(' ', '')}",
+        "c3.include_self": lambda v: f"model.backbone.c3_cfg.include_self={v}",
+        "c3.final_relu": lambda v: f"model.backbone.c3_cfg.final_relu={v}",
+        "c3.mode": lambda v: f"model.backbone.c3_cfg.mode={v}"},
+        lambda form: f"model.backbone.c3_cfg.form={form}")
+    if misfit:
+        raise UserInputError(f"weights {source} were {misfit} (--cfg-options; the _in1k "
+                             "configs do)")
 
 
 def check_pretrained_fits(model, cfg) -> None:
