@@ -24,7 +24,7 @@ import sys
 import time
 import warnings
 
-from c3_dense.model_zoo import configs_root
+from c3_dense.config_files import configs_root
 from c3_dense.records import write_json
 
 DET_CONFIGS = os.path.join(configs_root(), "detectron2", "Demo")

@@ -23,7 +23,7 @@ import numpy as np
 
 from c3_dense.errors import (CliParser, UserInputError, check_device, check_output_dir,
                              refuse_overwriting_inputs, run_cli, summary)
-from c3_dense.model_zoo import resolve_config
+from c3_dense.config_files import resolve_config
 from c3_dense.records import write_json
 
 

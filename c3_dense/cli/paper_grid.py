@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 from c3_dense.analysis.complexity import PAPER_CIFAR100, count_params
 from c3_dense.analysis.paper_tables import ABLATION_TOP1, CIFAR100_TOP1
 from c3_dense.errors import UserInputError
-from c3_dense.model_zoo import configs_root
+from c3_dense.config_files import configs_root
 
 CIFAR_CONFIGS = os.path.join(configs_root(), "mmpretrain", "cifar100")
 TABLES = ("cifar100", "ablation", "depth")

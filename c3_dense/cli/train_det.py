@@ -18,7 +18,7 @@ import sys
 
 from c3_dense.errors import (CliParser, UserInputError, check_output_dir, resume_command,
                              run_cli)
-from c3_dense.model_zoo import resolve_config
+from c3_dense.config_files import resolve_config
 from c3_dense.weights import run_would_overwrite
 
 # detectron2 and the adapter are imported inside the functions: without detectron2 the

@@ -24,7 +24,7 @@ import sys
 from c3_dense import records
 from c3_dense.errors import (CliParser, UserInputError, check_output_dir,
                              positive_int, refuse_overwriting_inputs, run_cli, summary)
-from c3_dense.model_zoo import resolve_config
+from c3_dense.config_files import resolve_config
 
 
 def load_model(task: str, config: str, weights: str, cfg_options=None):

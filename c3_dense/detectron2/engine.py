@@ -27,7 +27,7 @@ from c3_dense.convert import pretraining_misfit
 from c3_dense.core import check_c3_options
 from c3_dense.errors import UserInputError, check_compile_backend
 from c3_dense.files import is_disk_full, write_whole
-from c3_dense.model_zoo import resolve_config
+from c3_dense.config_files import resolve_config
 from c3_dense.records import write_json
 from c3_dense.weights import (UnreadableWeightsFile, check_room, checkpoint_origin,
                               checkpoint_size, describe_c3_misfit, disk_full_stop,

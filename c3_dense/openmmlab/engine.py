@@ -17,7 +17,7 @@ from c3_dense.errors import UserInputError, check_compile_backend, check_output_
 from c3_dense import records
 from c3_dense.convert import c3_options_of, pretraining_misfit
 from c3_dense.files import is_disk_full
-from c3_dense.model_zoo import resolve_config
+from c3_dense.config_files import resolve_config
 from c3_dense.weights import (checkpoint_origin, describe_misfit, disk_full_stop,
                               first_readable, load_torch_file, resume_advice,
                               resume_candidates, run_checkpoints, run_interrupted,
