@@ -19,8 +19,8 @@ Where each kind is checked, once, where it enters:
   :func:`refuse_overwriting_inputs` and the tools' run-folder checks;
 * options that decide how a run computes (a ``torch.compile`` backend): :func:`check_compile_backend`.
 
-Faults of a running job end the same way: a full disk (:class:`RunStopped`, raised by
-``c3_dense.weights``' checkpoint writers) with one ``error:`` line and exit code 2, Ctrl-C
+Faults of a running job end the same way: a full disk (:class:`RunStopped`, raised by the
+whole-or-nothing writers of ``c3_dense.files``) with one ``error:`` line and exit code 2, Ctrl-C
 (:class:`RunInterrupted`) with one ``interrupted:`` line and exit code 130; both name the
 command that resumes the run.
 """

@@ -17,6 +17,7 @@ from c3_dense.errors import UserInputError, check_compile_backend, check_output_
 from c3_dense import records
 from c3_dense.convert import c3_options_of, pretraining_misfit
 from c3_dense.files import is_disk_full
+from c3_dense.stack import MODULE_PART
 from c3_dense.config_files import resolve_config
 from c3_dense.weights import (checkpoint_origin, describe_misfit, disk_full_stop,
                               first_readable, load_torch_file, resume_advice,
@@ -46,8 +47,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     try:
         cfg = Config.fromfile(path)
     except ModuleNotFoundError as exc:
-        if exc.name in ("pkg_resources",) or (exc.name or "").startswith("mm"):
-            raise  # not the config's fault: the command line names the install that fixes it
+        if (exc.name or "").split(".")[0] in MODULE_PART:
+            raise  # a framework not installed: the command line names the install that fixes it
         raise UserInputError(f"cannot read config {path}: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # mmengine raises many kinds for broken configs
         raise UserInputError(f"cannot read config {path}: {type(exc).__name__}: {exc}") from None
@@ -153,8 +154,6 @@ def check_compile(cfg) -> None:
     """mmengine's ``compile`` key (True, or the keyword arguments of ``torch.compile``): its
     backend runs on this machine and its keys and mode are torch.compile's, checked before
     the work_dir is made (the Runner would compile only at the first batch)."""
-    import inspect
-
     option = cfg.get("compile")
     if option is None or option is False:
         return
