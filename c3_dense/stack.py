@@ -16,7 +16,9 @@ Facts it encodes (measured on the machines this project is built on):
 * full mmcv (compiled ops) is kept when present; else ``mmcv-lite`` (``c3_dense.openmmlab``
   stands in for the pure-PyTorch ops mmseg and mmpretrain import);
 * detectron2's model zoo and mmengine's ``mmseg::`` base configs import ``pkg_resources``,
-  which setuptools 81 removed (torch brings 84): setuptools is pinned below 81.
+  which setuptools 81 removed (torch brings 84): setuptools is pinned below 81, and at 77 or
+  above, which torch 2.14 asks for (pip would upgrade an older one, as a fresh venv has, to
+  the newest).
 """
 from __future__ import annotations
 
@@ -42,8 +44,11 @@ MMPRETRAIN_DEPS = ["einops", "mat4py", "rich", "model-index", "ordered-set",
 # What each part's import proves, and the modules a missing part shows up as.
 PARTS = ("setuptools", "detectron2", "mmseg", "mmpretrain")
 READY = {
-    "setuptools": "import setuptools, pkg_resources, sys; "
-                  "sys.exit(int(setuptools.__version__.split('.')[0]) >= 81)",
+    # torch 2.14 asks for setuptools >= 77.0.3 (pip would otherwise upgrade an older one, a
+    # fresh venv's, to one without pkg_resources); wheel for the editable install.
+    "setuptools": "import setuptools, pkg_resources, wheel, sys; "
+                  "v = tuple(int(p) for p in setuptools.__version__.split('.')[:2]); "
+                  "sys.exit(not (77, 0) <= v < (81, 0))",
     "detectron2": "import detectron2.modeling, pycocotools, fvcore",
     "mmseg": "import mmengine, mmcv, mmseg, ftfy, regex",
     "mmpretrain": "import c3_dense.openmmlab as o; o.prepare(); import mmpretrain.models, "
