@@ -74,7 +74,7 @@ def test_mmsegs_own_train_tool_names_the_config_key_of_a_bad_c3_option(tmp_path)
                       "--cfg-options", option], tmp_path)
         last = result.stderr.strip().splitlines()[-1]
         assert result.returncode != 0 and key in last, result.stderr[-2000:]
-        assert "fix it in the backbone's config" in last or "use mode, reduction" in last, last
+        assert "fix it in the backbone's config" in last or "use form, mode, reduction" in last, last
 
 
 def test_mmpretrains_own_train_and_test_tools(tmp_path):

@@ -191,6 +191,10 @@ def test_the_wheel_s_setup_command_finds_the_stack(installed, tmp_path):
     # frameworks are visible through the path file, so every part is found and none installed;
     # tests reach no package index).
     env_dir, _ = installed
+    # The venv's own setuptools (65, from ensurepip) would need the index to be replaced by
+    # the pinned one: without it, setuptools too is this venv's, as the frameworks are.
+    subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y",
+                    "setuptools"], check=True, capture_output=True)
     result = run_in(env_dir, tmp_path, str(env_dir / "bin" / "c3-setup"))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert result.stdout.count(" ok\n") == 4 and "$ " not in result.stdout
