@@ -8,7 +8,8 @@ Writes, per input image, DIR/<name>.png (the image with the predictions drawn by
 framework's visualizer: detectron2's Visualizer, mmseg's SegLocalVisualizer) and one
 DIR/predictions.json: det — every detection scoring at least --score-thresh (the same ones
 as drawn): box (XYXY pixels), score and class; seg — the class shares, with the label map as
-DIR/<name>_labels.png (class index per pixel). A video gives DIR/<name>.mp4 with every frame
+DIR/<name>_labels.png (class index per pixel). A video gives DIR/<name>.webm (VP9, which
+browsers play as they are) with every frame
 drawn (det: detectron2's VideoVisualizer, which keeps an object's colour across frames) and
 its frames' predictions in the JSON. Plain, SE and C3 models alike; weights of another model
 are refused. Runs on the CPU unless --device says otherwise.
@@ -16,6 +17,7 @@ are refused. Runs on the CPU unless --device says otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -87,8 +89,37 @@ def check_video(path: str) -> None:
 
 
 def video_output(out: str, video: str) -> str:
-    """Where the drawn frames of ``video`` go: ``out/<name>.mp4``."""
-    return os.path.join(out, os.path.splitext(os.path.basename(video))[0] + ".mp4")
+    """Where the drawn frames of ``video`` go: ``out/<name>.webm``."""
+    return os.path.join(out, os.path.splitext(os.path.basename(video))[0] + ".webm")
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """OpenCV's FFmpeg writer prints a harmless line for WebM (a format without codec tags:
+    "tag ... is not supported ... fallback") straight to the process's stderr; it is not the
+    user's to read."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def video_writer(path: str, fps: float, size):
+    """A VP9 WebM writer: the format browsers play without a plug-in (OpenCV's MPEG-4 'mp4v'
+    does not play in Chromium)."""
+    import cv2
+
+    with _quiet_stderr():
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"VP90"), fps, size)
+    if not writer.isOpened():
+        raise UserInputError(f"cannot write {path}: this OpenCV has no VP9 (WebM) encoder; "
+                             "pip install opencv-python-headless")
+    return writer
 
 
 def planned_outputs(args, names) -> list:
@@ -101,7 +132,7 @@ def planned_outputs(args, names) -> list:
 
 
 def infer_video(args, model, path: str) -> list:
-    """Every frame of ``path`` through the model, drawn into ``--out/<name>.mp4``; returns one
+    """Every frame of ``path`` through the model, drawn into ``--out/<name>.webm``; returns one
     record per frame."""
     import time
 
@@ -121,8 +152,7 @@ def infer_video(args, model, path: str) -> list:
             prediction = model.predict_image(frame)
             drawn = model.draw_frame(frame, prediction)
             if writer is None:
-                writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                         (drawn.shape[1], drawn.shape[0]))
+                writer = video_writer(out_path, fps, (drawn.shape[1], drawn.shape[0]))
             writer.write(np.ascontiguousarray(drawn[:, :, ::-1]))
             frames.append(dict(frame=len(frames), **model.to_json(prediction)))
             if time.time() - said > 5 or len(frames) == total:
@@ -158,7 +188,8 @@ def main(argv=None) -> int:
     seg.add_argument("--opacity", type=_unit_interval, default=0.6,
                      help="opacity of the class colours over the image (default 0.6)")
     for parser in (det, seg):
-        parser.add_argument("--video", help="a video file: every frame drawn into DIR/<name>.mp4")
+        parser.add_argument("--video", help="a video file: every frame drawn into "
+                                            "DIR/<name>.webm")
         parser.add_argument("--out", required=True, help="output folder")
         parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     try:  # mmseg's own key=value parsing (lists, tuples, nested keys)
