@@ -31,6 +31,15 @@ def json_safe(value: Any) -> Any:
     return number if math.isfinite(number) else None
 
 
+def metrics_path(evaluated: str) -> str:
+    """Where the metrics of evaluating a file (a checkpoint, a predictions file) go when the
+    user does not say: beside it, named after it (``model_final.pth`` →
+    ``model_final_eval.json``), so that the metrics of two checkpoints of one run stay apart
+    and are found with what they measure."""
+    stem = os.path.splitext(os.path.basename(evaluated))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(evaluated)), f"{stem}_eval.json")
+
+
 def write_json(path: str, data: Any, indent: int = 2) -> str:
     """Write ``data`` to ``path`` as strict JSON (see :func:`json_safe`), whole or not at all
     (:func:`c3_dense.files.write_whole`); returns ``path``."""

@@ -59,7 +59,9 @@ def test_train_eval_and_rescore(data_base, tmp_path):
                    str(out / "model_final.pth"), "--output-dir", str(tmp_path / "ev"),
                    "MODEL.RPN.POST_NMS_TOPK_TEST", "50"], data_base)
     assert ev.returncode == 0, ev.stderr[-3000:]
-    evaluated = strict_json(tmp_path / "ev" / "eval_metrics.json")["summary"]
+    # The metrics beside the weights they measure (--output-dir takes detectron2's own files).
+    assert not (tmp_path / "ev" / "eval_metrics.json").exists()
+    evaluated = strict_json(out / "model_final_eval.json")["summary"]
     assert "AP50" in evaluated["c3demo_coco_test"]
     assert "AP50" in ev.stdout
     assert "Start inference on 4 batches" in ev.stdout + ev.stderr  # detectron2's progress

@@ -92,7 +92,8 @@ def pretrain(work, config):
                     + classify_options(work), work)
     # Three classes: top-5 cannot be computed, so it is dropped with a line, not a traceback.
     assert "top-5 becomes top-1" in evaluated.stdout
-    metrics = json.loads((work / "work_dirs" / name / "eval_metrics.json").read_text())
+    # The metrics beside the checkpoint they measure, named after it.
+    metrics = json.loads((work / "work_dirs" / name / "epoch_1_eval.json").read_text())
     assert set(metrics["metrics"]) == {"accuracy/top1"}
     return checkpoint, load_torch_file(checkpoint)
 

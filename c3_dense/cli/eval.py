@@ -6,9 +6,10 @@ top-1 / top-5 for classification (mmpretrain).
     python tools/eval.py seg CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
     python tools/eval.py cls CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
 
-det prints AP, AP50, AP75 (and COCO's APs/APm/APl) per test set and writes them as JSON
-(default OUTPUT_DIR/eval_metrics.json); seg prints aAcc, mIoU, mAcc and the per-class table,
-cls top-1 and top-5, and both write them as JSON (default WORK_DIR/eval_metrics.json).
+det prints AP, AP50, AP75 (and COCO's APs/APm/APl) per test set, seg aAcc, mIoU, mAcc and
+the per-class table, cls top-1 and top-5; each writes them as JSON to --out, by default beside
+the file evaluated, named after it (``model_final.pth`` → ``model_final_eval.json``; with
+--predictions, beside the predictions file).
 """
 from __future__ import annotations
 
@@ -18,6 +19,22 @@ import sys
 
 from c3_dense.errors import (CliParser, UserInputError, check_output_file,
                              refuse_overwriting_inputs, run_cli, summary)
+from c3_dense.records import metrics_path
+
+
+def checked_out(args, evaluated: str) -> str:
+    """Where the metrics go (``--out``, else beside the evaluated file: ``model_final.pth`` →
+    ``model_final_eval.json``), checked before the evaluation: a writable file that is none of
+    the command's inputs."""
+    out = args.out or metrics_path(evaluated)
+    if not args.out and not os.path.isfile(evaluated):
+        return out  # a missing checkpoint is named by the loader; no folder made for it
+    check_output_file(out, "--out" if args.out else "the metrics file")
+    refuse_overwriting_inputs([out], [
+        getattr(args, name, None) for name in
+        ("config", "config_file", "checkpoint", "weights", "predictions")] + [evaluated],
+        "--out" if args.out else "the metrics file")
+    return out
 
 
 def run_det(args) -> None:
@@ -32,11 +49,12 @@ def run_det(args) -> None:
     if args.output_dir:
         opts += ["OUTPUT_DIR", args.output_dir]
     cfg = setup_cfg(args.config_file, opts)
+    if not args.predictions and not cfg.MODEL.WEIGHTS:
+        raise UserInputError("no weights: pass --weights CKPT (or --predictions FILE)")
+    out = checked_out(args, args.predictions or cfg.MODEL.WEIGHTS)
     if args.predictions:
         results = rescore_predictions(cfg, args.predictions)
     else:
-        if not args.weights and not cfg.MODEL.WEIGHTS:
-            raise UserInputError("no weights: pass --weights CKPT (or --predictions FILE)")
         check_datasets(cfg, train=False)  # the data before the device and the (slow) weights
         if cfg.MODEL.DEVICE.startswith("cuda"):
             import torch
@@ -50,7 +68,6 @@ def run_det(args) -> None:
         results = evaluate(cfg, load_model(cfg))
     for name, metrics in summarize(results).items():
         print(f"{name}: " + "  ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
-    out = args.out or os.path.join(cfg.OUTPUT_DIR, "eval_metrics.json")
     path = write_metrics(os.path.dirname(out) or ".", results, os.path.basename(out))
     print(f"metrics written to {path}")
 
@@ -59,7 +76,8 @@ def run_seg(args) -> None:
     from c3_dense.mmseg.engine import evaluate_checkpoint, format_seg_metrics
 
     metrics, path = evaluate_checkpoint(args.config, args.checkpoint, work_dir=args.work_dir,
-                                        cfg_options=args.cfg_options, out=args.out)
+                                        cfg_options=args.cfg_options,
+                                        out=checked_out(args, args.checkpoint))
     print(format_seg_metrics(metrics))
     print(f"metrics written to {path}")
 
@@ -68,7 +86,8 @@ def run_cls(args) -> None:
     from c3_dense.mmpretrain.engine import evaluate_checkpoint, format_cls_metrics
 
     metrics, path = evaluate_checkpoint(args.config, args.checkpoint, work_dir=args.work_dir,
-                                        cfg_options=args.cfg_options, out=args.out)
+                                        cfg_options=args.cfg_options,
+                                        out=checked_out(args, args.checkpoint))
     print(format_cls_metrics(metrics))
     print(f"metrics written to {path}")
 
@@ -81,7 +100,8 @@ def main(argv=None) -> int:
     det.add_argument("--weights", help="checkpoint to evaluate (sets MODEL.WEIGHTS)")
     det.add_argument("--predictions", help="re-score a COCO-format results JSON without the model")
     det.add_argument("--output-dir", help="sets OUTPUT_DIR")
-    det.add_argument("--out", help="metrics JSON path (default OUTPUT_DIR/eval_metrics.json)")
+    det.add_argument("--out", help="metrics JSON path (default: beside the weights or "
+                                   "predictions, <name>_eval.json)")
     det.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     try:  # mmengine's own key=value parsing (lists, tuples, nested keys)
         from mmengine.config import DictAction
@@ -93,16 +113,14 @@ def main(argv=None) -> int:
         parser.add_argument("config")
         parser.add_argument("checkpoint")
         parser.add_argument("--work-dir")
-        parser.add_argument("--out", help="metrics JSON path (default WORK_DIR/eval_metrics.json)")
+        parser.add_argument("--out", help="metrics JSON path (default: beside the checkpoint, "
+                                          "<name>_eval.json)")
         parser.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
                             **({} if DictAction else {"default": None}))
     def body():
         args = ap.parse_args(argv)
-        if args.out:  # before a long evaluation, not after it
+        if args.out:  # before a long evaluation, not after it (again with the file evaluated)
             check_output_file(args.out, "--out")
-            refuse_overwriting_inputs([args.out], [
-                getattr(args, name, None) for name in
-                ("config", "config_file", "checkpoint", "weights", "predictions")], "--out")
         {"det": run_det, "seg": run_seg, "cls": run_cls}[args.task](args)
 
     return run_cli(body)

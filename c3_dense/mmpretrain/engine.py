@@ -8,6 +8,7 @@ import os
 from typing import Optional
 
 from c3_dense.errors import UserInputError
+from c3_dense.records import metrics_path
 from c3_dense.openmmlab import engine as runner_engine
 from c3_dense.openmmlab.engine import check_schedule, check_top_level
 
@@ -129,13 +130,13 @@ def train(cfg, source: str, resume: bool = False, amp: bool = False, launcher: s
 
 def evaluate_checkpoint(config: str, checkpoint: str, work_dir: Optional[str] = None,
                         cfg_options: Optional[dict] = None, out: Optional[str] = None):
-    """Test ``checkpoint`` on the config's test set; returns (result, json path) with top-1 and
-    top-5 accuracy (%)."""
+    """Test ``checkpoint`` on the config's test set; returns (result, json path: ``out``, else
+    beside the checkpoint) with top-1 and top-5 accuracy (%)."""
     cfg = load_config(config, cfg_options, work_dir)
     _, metrics = runner_engine.test_checkpoint(cfg, config, checkpoint, check_config, build_model)
     result = {"config": config, "checkpoint": checkpoint, "metrics": metrics}
     return result, runner_engine.write_json(
-        result, out or os.path.join(cfg.work_dir, "eval_metrics.json"))
+        result, out or metrics_path(checkpoint))
 
 
 def format_cls_metrics(result: dict) -> str:

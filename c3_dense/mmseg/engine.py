@@ -11,6 +11,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from c3_dense.errors import UserInputError
 from c3_dense.openmmlab import engine as runner_engine
+from c3_dense.records import metrics_path
 from c3_dense.openmmlab.engine import (  # noqa: F401  (the checkpoint checks: for inference.py)
     check_checkpoint_fits, check_schedule, check_top_level, checkpoint_state_dict)
 
@@ -170,8 +171,9 @@ def _check_samples(ds: dict, loader: str, num_classes: Optional[int]) -> None:
 
 def evaluate_checkpoint(config: str, checkpoint: str, work_dir: Optional[str] = None,
                         cfg_options: Optional[dict] = None, out: Optional[str] = None):
-    """Test ``checkpoint`` on the config's test set; returns (metrics, json path). Metrics hold
-    aAcc, mIoU, mAcc and, with PerClassIoUMetric, ``per_class``."""
+    """Test ``checkpoint`` on the config's test set; returns (metrics, json path: ``out``, else
+    beside the checkpoint). Metrics hold aAcc, mIoU, mAcc and, with PerClassIoUMetric,
+    ``per_class``."""
     cfg = load_config(config, cfg_options, work_dir)
     if cfg.test_evaluator.get("type") == "IoUMetric":
         cfg.test_evaluator.type = "PerClassIoUMetric"  # same numbers, plus the class table
@@ -183,7 +185,7 @@ def evaluate_checkpoint(config: str, checkpoint: str, work_dir: Optional[str] = 
     result = {"config": config, "checkpoint": checkpoint, "metrics": metrics,
               "per_class": per_class}
     return result, runner_engine.write_json(
-        result, out or os.path.join(cfg.work_dir, "eval_metrics.json"))
+        result, out or metrics_path(checkpoint))
 
 
 def format_seg_metrics(result: dict) -> str:
