@@ -39,7 +39,7 @@ import ast
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from .core import FORMS
+from .core import FORMS, check_c3_options
 from .errors import UserInputError
 from .weights import SE_SLOTS
 
@@ -180,15 +180,12 @@ def c3_options_of(backbone: Mapping) -> Optional[Dict[str, Any]]:
     kind = str(backbone.get("type", ""))
     if "C3" not in kind and backbone.get("attention") != "c3":
         return None
-    options = dict(backbone.get("c3_cfg") or {})
-    options.update({k: backbone[k] for k in ("form", "include_self", "final_relu", "mode")
-                    if k in backbone})  # the CIFAR backbone takes them directly
-    form = FORMS.get(options.get("form") or "paper", FORMS["paper"])
-    return {"include_self": bool(form["include_self"] if options.get("include_self") is None
-                                 else options["include_self"]),
-            "final_relu": bool(form["final_relu"] if options.get("final_relu") is None
-                               else options["final_relu"]),
-            "mode": options.get("mode") or "resize"}
+    keys = ("form", "include_self", "final_relu", "mode")
+    options = {k: v for k, v in (backbone.get("c3_cfg") or {}).items() if k in keys}
+    options.update({k: backbone[k] for k in keys if k in backbone})  # the CIFAR backbone's
+    options = {k: v for k, v in options.items() if v is not None}  # None: the default
+    resolved = check_c3_options(**options)  # the block's own resolution of the form
+    return {k: resolved[k] for k in ("include_self", "final_relu", "mode")}
 
 
 def pretraining_record(checkpoint: Any) -> Optional[Dict[str, Any]]:

@@ -219,6 +219,18 @@ def _classifier_features(classifier, photo):
         return classifier.backbone(data["inputs"])
 
 
+def _pretrained_and_converted(user, classifier_config, to, config, weights):
+    """train_cls.py on the tree with an ImageNet recipe, then convert_weights.py of its
+    checkpoint to ``weights`` for ``to``, checked against the fine-tuning ``config``; the
+    classifier."""
+    checkpoint, classifier = _pretrain(user, os.path.join(CONFIGS, "mmpretrain", "imagenet",
+                                                          classifier_config))
+    converted = _tool([os.path.join(TOOLS, "convert_weights.py"), checkpoint, weights, "--to",
+                       to, "--config", config], user)
+    assert "recorded with it: trained on RGB input" in converted.stdout
+    return classifier
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["plain", "se", "c3"])
 def test_detectron2_fine_tune_configs_see_the_classifier_s_features(user, variant):
@@ -229,14 +241,10 @@ def test_detectron2_fine_tune_configs_see_the_classifier_s_features(user, varian
     from c3_dense.detectron2.engine import C3Checkpointer, Trainer, setup_cfg
     from c3_dense.errors import UserInputError
 
-    checkpoint, classifier = _pretrain(user, os.path.join(
-        CONFIGS, "mmpretrain", "imagenet", f"resnet50_8xb64-90e_in1k{SUFFIX[variant]}.py"))
     config = os.path.join(CONFIGS, "detectron2", "COCO-1x", D2_CONFIG[variant])
-    cfg = setup_cfg(config, ["MODEL.DEVICE", "cpu"])
-    weights = user / cfg.MODEL.WEIGHTS  # where the config reads them: weights/...pkl
-    converted = _tool([os.path.join(TOOLS, "convert_weights.py"), checkpoint, weights, "--to",
-                       "detectron2", "--config", config], user)
-    assert "recorded with it: trained on RGB input" in converted.stdout
+    weights = user / setup_cfg(config).MODEL.WEIGHTS  # where the config reads them
+    classifier = _pretrained_and_converted(
+        user, f"resnet50_8xb64-90e_in1k{SUFFIX[variant]}.py", "detectron2", config, weights)
     cfg = setup_cfg(config, ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", str(weights)])
     model = Trainer.build_model(cfg)
     C3Checkpointer(model, cfg=cfg).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)  # as training
@@ -284,12 +292,10 @@ def test_mmseg_fine_tune_configs_see_the_classifier_s_features(user, variant):
     from c3_dense.mmseg.engine import build_model, load_config
     from c3_dense.openmmlab.engine import check_pretrained_fits
 
-    checkpoint, classifier = _pretrain(user, os.path.join(
-        CONFIGS, "mmpretrain", "imagenet", f"resnetv1c50_8xb64-90e_in1k{SUFFIX[variant]}.py"))
     config = os.path.join(CONFIGS, "mmseg", "deeplabv2", SEG_CONFIG[variant])
-    weights = user / load_config(config).model.pretrained
-    _tool([os.path.join(TOOLS, "convert_weights.py"), checkpoint, weights, "--to", "mmseg",
-           "--config", config], user)
+    weights = user / load_config(config).model.pretrained  # where the config reads them
+    classifier = _pretrained_and_converted(
+        user, f"resnetv1c50_8xb64-90e_in1k{SUFFIX[variant]}.py", "mmseg", config, weights)
     cfg = load_config(config, {"model.pretrained": str(weights)})
     segmentor = build_model(cfg, config)
     check_pretrained_fits(segmentor, cfg)  # what train_seg.py checks before the Runner starts
