@@ -143,6 +143,29 @@ def install_part(part: str, python: str, pip_options: Sequence[str] = (),
         raise StepFailed(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
 
 
+def download(dest: str, pip_options: Sequence[str] = (), python: Optional[str] = None,
+             log: Callable[[str], None] = print) -> List[str]:
+    """Every part's wheels (not torch: its build is the machine's choice) into ``dest``, for a
+    machine without the package index: there, ``c3-setup --pip-options "--no-index
+    --find-links DEST"`` installs from them. Source-only packages are built into wheels here,
+    so the offline install builds nothing. For this Python version and platform. The wheel
+    files in ``dest``."""
+    python = python or sys.executable
+    os.makedirs(dest, exist_ok=True)
+    hint = "check access to the package index (or give --pip-options)"
+    requirements = [SETUPTOOLS_PIN, "wheel", *DETECTRON2_DEPS, MMCV_LITE_PIN, *MMSEG_PINS,
+                    *MMPRETRAIN_DEPS]
+    run([python, "-m", "pip", "wheel", "-q", "-w", dest, *pip_options, *requirements],
+        "download", hint, log)
+    run([python, "-m", "pip", "download", "-q", "--no-deps", "-d", dest, *pip_options,
+         MMPRETRAIN_PIN], "download-mmpretrain", hint, log)
+    # As install_part fetches it: the cp310-tagged file, re-tagged at install time.
+    run([python, "-m", "pip", "download", "-q", "--no-deps", "--python-version", "3.10",
+         "--implementation", "cp", "--only-binary=:all:", "-d", dest, *pip_options,
+         DETECTRON2_WHEEL], "download-detectron2", hint, log)
+    return sorted(glob.glob(os.path.join(dest, "*.whl")))
+
+
 def ensure(parts: Sequence[str], python: str, pip_options: Sequence[str] = (),
            package_path: Optional[str] = None, log: Callable[[str], None] = print
            ) -> Dict[str, str]:

@@ -6,6 +6,7 @@ an empty folder: look up a config, train one iteration, run inference on the res
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -184,6 +185,120 @@ def test_the_setup_command_checks_every_part_and_installs_nothing_when_all_are_t
     bad = subprocess.run([sys.executable, "-m", "c3_dense", "setup", "--only", "mmdet"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "invalid choice: 'mmdet'" in bad.stderr
+
+
+WHEELHOUSE = os.path.join(ROOT, ".venv", "wheelhouse")  # `make test` downloads it first
+
+
+def _link_distributions(names, target):
+    """Symlinks in ``target`` to the installed files of ``names`` and everything they require
+    (their top-level folders and their dist-info): a fresh venv that sees only these, through
+    a path file, has them installed as pip's metadata says, and nothing else of this venv."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen, todo = set(), [(name, "") for name in names]
+    while todo:  # (distribution, extra): torch asks for cuda-toolkit[cudart, ...]
+        name, extra = todo.pop()
+        name = name.lower().replace("_", "-")
+        if (name, extra) in seen or name in ("setuptools", "wheel"):  # the venv's own
+            continue
+        seen.add((name, extra))
+        dist = metadata.distribution(name)
+        for line in dist.requires or ():
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": extra}):
+                todo += [(requirement.name, e) for e in ("", *requirement.extras)]
+        for path in dist.files or ():
+            top = path.parts[0]
+            link = os.path.join(target, top)
+            source = os.path.normpath(str(dist.locate_file(top)))
+            if top != ".." and not os.path.lexists(link) and os.path.exists(source):
+                os.symlink(source, link)
+    return {name for name, _ in seen}
+
+
+@pytest.mark.skipif(not os.path.isdir(WHEELHOUSE),
+                    reason="needs the wheels `make test` downloads first (make wheelhouse)")
+def test_the_readme_s_install_for_wheel_users_gives_a_working_stack(tmp_path):
+    """The README's section for wheel users, in a fresh venv outside the checkout: pip install
+    the wheel, then c3-setup, which installs setuptools, detectron2 (the re-tagged wheel),
+    mmseg and mmpretrain from the wheels `c3-setup --download` fetched (the README's way for a
+    machine without the index; tests reach none), then shipped configs train by name. torch,
+    torchvision and numpy, the wheel's own requirements, are this venv's, seen through a path
+    file (a second 5 GB CUDA build of torch would not fit a CI disk)."""
+    wheels = tmp_path / "wheels"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "-q", "-w", str(wheels), ROOT],
+                           capture_output=True, text=True, cwd=str(tmp_path))
+    assert built.returncode == 0, built.stderr[-3000:]
+    wheel, = glob.glob(str(wheels / "c3_dense-*.whl"))
+    env_dir = tmp_path / "venv"
+    venv.create(str(env_dir), with_pip=True)
+    bin_dir = env_dir / "bin"
+    python = str(bin_dir / "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    base = tmp_path / "torch"
+    base.mkdir()
+    linked = _link_distributions(["torch", "torchvision", "numpy"], str(base))
+    assert not linked & {"detectron2", "sal-detectron2", "mmengine", "mmcv", "mmcv-lite",
+                         "mmsegmentation", "mmpretrain", "fvcore", "c3-dense"}, linked
+    with open(os.path.join(site, "torch.pth"), "w") as f:
+        f.write(str(base) + "\n")
+    work = tmp_path / "user"
+    work.mkdir()
+    offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": WHEELHOUSE}  # pip's own settings
+    installed = run_in(env_dir, work, python, "-m", "pip", "install", "-q", wheel, **offline)
+    assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-3000:]
+    missing = run_in(env_dir, work, str(bin_dir / "c3-train-det"), "--config-file",
+                     "Demo/faster_rcnn_R_18_FPN_c3.yaml")
+    assert missing.returncode == 2 and \
+        f"install it with: {python} -m c3_dense setup --only detectron2" in missing.stderr
+
+    setup = run_in(env_dir, work, str(bin_dir / "c3-setup"), "--pip-options",
+                   f"--no-index --find-links {WHEELHOUSE}")
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+    # setuptools: torch's requirement may already have brought the pinned one from the wheels.
+    assert re.search(r"\[setup\] setuptools +(ok|installed)", setup.stdout), setup.stdout
+    for part in ("detectron2", "mmseg", "mmpretrain"):
+        assert f"[setup] {part:<12} installed" in setup.stdout, setup.stdout
+    where = run_in(env_dir, work, python, "-c",
+                   "import c3_dense.openmmlab; c3_dense.openmmlab.prepare(); import json, detectron2, "
+                   "mmseg, mmpretrain, mmengine, setuptools; print(json.dumps([m.__file__ for m "
+                   "in (detectron2, mmseg, mmpretrain, mmengine, c3_dense.openmmlab)] + "
+                   "[setuptools.__version__]))")
+    assert where.returncode == 0, where.stderr[-3000:]
+    *files, setuptools_version = json.loads(where.stdout.strip().splitlines()[-1])
+    assert all(f.startswith(site) for f in files), files  # the fresh venv's own
+    assert setuptools_version.split(".")[0] == "80"
+
+    data = tmp_path / "data"
+    make_demo_dataset(str(data / "c3_demo"), splits={"train": 2, "test": 1})
+    det = run_in(env_dir, work, str(bin_dir / "c3-train-det"), "--config-file",
+                 "Demo/faster_rcnn_R_18_FPN_c3.yaml", "SOLVER.MAX_ITER", "1",
+                 "SOLVER.IMS_PER_BATCH", "1", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS",
+                 "(100,)", "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()", "OUTPUT_DIR", "det",
+                 DETECTRON2_DATASETS=str(data))
+    assert det.returncode == 0, det.stderr[-3000:]
+    assert (work / "det" / "model_final.pth").exists()
+    voc = data / "c3_demo" / "VOC"
+    seg = run_in(env_dir, work, str(bin_dir / "c3-train-seg"), "mmseg/demo/deeplabv2_r18-d8_demo_c3.py",
+                 "--work-dir", "seg", "--cfg-options", "train_cfg.max_iters=1",
+                 "train_cfg.val_interval=100", "default_hooks.checkpoint.interval=1",
+                 "param_scheduler.0.end=1", "train_dataloader.batch_size=1",
+                 f"train_dataloader.dataset.data_root={voc}",
+                 f"val_dataloader.dataset.data_root={voc}",
+                 f"test_dataloader.dataset.data_root={voc}")
+    assert seg.returncode == 0, seg.stderr[-3000:]
+    assert (work / "seg" / "iter_1.pth").exists()
+    cls = run_in(env_dir, work, python, "-c",
+                 "from c3_dense import model_zoo; m = model_zoo.get('mmpretrain/cifar100/"
+                 "resnet110_1xb128-160e_cifar100_c3.py'); print(type(m).__name__, "
+                 "type(m.backbone).__name__)")
+    assert cls.returncode == 0 and cls.stdout.split()[-2:] == ["ImageClassifier", "C3CifarResNet"], \
+        cls.stderr[-3000:]
 
 
 def test_the_wheel_s_setup_command_finds_the_stack(installed, tmp_path):
