@@ -17,17 +17,33 @@ def _tools():
     raise RuntimeError("c3_dense/cli/__init__.py has no TOOLS")
 
 
+MIM_TOOL = '''"""mim {verb} c3_dense CONFIG ...: c3_dense.cli.mim_tools.{verb}."""
+import sys
+
+from c3_dense.cli.mim_tools import {verb}
+
+sys.exit({verb}(sys.argv[1:]))
+'''
+
+
 class BuildWithConfigs(build_py):
-    """Copies configs/ into the package as c3_dense/.mim/configs (OpenMMLab's place for a
-    package's configs, where c3_dense.model_zoo finds them in an installed wheel)."""
+    """Fills c3_dense/.mim, OpenMMLab's place for what `mim` reads in an installed package:
+    configs/ (where c3_dense.model_zoo finds them too), model-index.yml (`mim search`) and
+    tools/train.py, tools/test.py (`mim train` / `mim test`: c3_dense.cli.mim_tools)."""
 
     def run(self):
         super().run()
-        target = os.path.join(self.build_lib, "c3_dense", ".mim", "configs")
-        if os.path.isdir(target):
-            shutil.rmtree(target)
-        shutil.copytree(os.path.join(HERE, "configs"), target,
+        mim = os.path.join(self.build_lib, "c3_dense", ".mim")
+        if os.path.isdir(mim):
+            shutil.rmtree(mim)
+        shutil.copytree(os.path.join(HERE, "configs"), os.path.join(mim, "configs"),
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copy(os.path.join(HERE, "model-index.yml"), mim)
+        os.makedirs(os.path.join(mim, "tools"))
+        for verb in ("train", "test"):
+            with open(os.path.join(mim, "tools", f"{verb}.py"), "w", encoding="utf-8") as f:
+                f.write(MIM_TOOL.format(verb=verb))
+
 
 DETECTRON2 = [
     # detectron2 itself is not on PyPI under its own name: install it from source, or let

@@ -114,3 +114,61 @@ def get(name: str, trained: bool = False, overrides=None):
         return Trainer.build_model(cfg).eval()
     engine = __import__(f"c3_dense.{framework}.engine", fromlist=["build_model"])
     return engine.build_model(cfg, name).eval()
+
+
+# ------------------------------------------------------------------ OpenMMLab's model index
+# The files `mim search c3_dense` reads (model-index.yml, importing configs/<framework>/
+# metafile.yml), made from describe(): one source for c3-configs, the metafiles and the README.
+PAPER_TITLE = "Cross-channel Communication Networks (Yang, Ren, Gan, Zhu, Parikh; NeurIPS 2019)"
+_TASKS = {"detection": "Object Detection", "segmentation": "Semantic Segmentation",
+          "classification": "Image Classification"}
+_DATASETS = {"coco": "COCO", "voc": "Pascal VOC", "cityscapes": "Cityscapes",
+             "cifar100": "CIFAR-100", "imagenet": "ImageNet-1k", "demo": "c3_dense demo data"}
+_METRICS = {"mAP (VOC 2007 test)": "mAP", "AP (COCO)": "box AP", "mIoU (VOC 2012 val)": "mIoU",
+            "top-1 (%)": "Top 1 Accuracy"}
+
+
+def metafile(framework: str) -> Dict[str, object]:
+    """The OpenMMLab metafile (``configs/<framework>/metafile.yml``) of one framework's
+    configs: a model per config with what :func:`describe` says; ``Results`` only where the
+    paper reports a number, labelled as the paper's in the model's metadata; no ``Weights``
+    link (none are released: the metadata says so)."""
+    if framework not in FRAMEWORKS:
+        raise UserInputError(f"unknown framework {framework!r}; choose from "
+                             f"{', '.join(FRAMEWORKS)}")
+    models = []
+    for name in list_configs(framework):
+        info = describe(name)
+        variant = {"plain": "plain ResNet", "se": "ResNet + SE",
+                   "c3": f"ResNet + C3 ({info['form']} form)"}[info["variant"]]
+        meta = {"Framework": framework, "Training Data": _DATASETS[info["data"]],
+                "Architecture": variant,
+                "Depth": info["depth"], "Backbone weights": info["pretrained"],
+                "Weights": info["weights"]}
+        # lower case: `mim search --config ID` compares ids in lower case
+        model = {"Name": os.path.splitext(name)[0].lower(), "In Collection": "C3",
+                 "Config": f"configs/{name}", "Metadata": meta}
+        if info["paper"]:
+            meta["Results from"] = info["paper"]["note"] + "; not measured here"
+            model["Results"] = [{"Task": _TASKS[info["task"]],
+                                 "Dataset": _DATASETS[info["data"]],
+                                 "Metrics": {_METRICS[info["paper"]["metric"]]:
+                                             info["paper"]["value"]}}]
+        models.append(model)
+    collection = {"Name": "C3", "Metadata": {"Architecture": ["ResNet", "C3", "SE"]},
+                  "Paper": {"Title": PAPER_TITLE}, "README": "README.md"}
+    return {"Collections": [collection], "Models": models}
+
+
+def model_index() -> Dict[str, object]:
+    """The OpenMMLab ``model-index.yml``: the frameworks' metafiles."""
+    return {"Import": [f"configs/{framework}/metafile.yml" for framework in FRAMEWORKS]}
+
+
+def metafile_text(data: Dict[str, object]) -> str:
+    """``data`` as the YAML committed in the repository (PyYAML, as mmengine has it)."""
+    import yaml
+
+    return ("# Made from c3_dense.model_zoo.describe() by c3-configs (FRAMEWORK --metafile, "
+            "--model-index); do not edit.\n"
+            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))

@@ -19,6 +19,9 @@ Facts it encodes (measured on the machines this project is built on):
   which setuptools 81 removed (torch brings 84): setuptools is pinned below 81, and at 77 or
   above, which torch 2.14 asks for (pip would upgrade an older one, as a fresh venv has, to
   the newest).
+* OpenMMLab's ``mim`` (optional part): ``openmim`` declares ``opendatalab``, which pins old
+  setuptools, tqdm, packaging and rich: installed without it (only ``mim download`` of data
+  sets runs its ``odl`` command).
 """
 from __future__ import annotations
 
@@ -40,9 +43,14 @@ MMSEG_PINS = ["mmengine==0.10.7", "mmsegmentation==1.2.2", "ftfy", "regex"]
 MMPRETRAIN_PIN = "mmpretrain==1.2.0"
 MMPRETRAIN_DEPS = ["einops", "mat4py", "rich", "model-index", "ordered-set",
                    "importlib-metadata<8.6"]
+# OpenMMLab's `mim` (search / train / test): its declared `opendatalab` pins old setuptools,
+# tqdm, packaging and rich (only `mim download` of data sets uses it), so without it.
+MIM_PIN = "openmim==0.3.9"
+MIM_DEPS = ["click", "colorama", "model-index", "pandas", "requests", "rich", "tabulate"]
 
 # What each part's import proves, and the modules a missing part shows up as.
 PARTS = ("setuptools", "detectron2", "mmseg", "mmpretrain")
+OPTIONAL_PARTS = ("mim",)  # installed when asked for (--only mim)
 READY = {
     # torch 2.14 asks for setuptools >= 77.0.3 (pip would otherwise upgrade an older one, a
     # fresh venv's, to one without pkg_resources); wheel for the editable install.
@@ -53,6 +61,7 @@ READY = {
     "mmseg": "import mmengine, mmcv, mmseg, ftfy, regex",
     "mmpretrain": "import c3_dense.openmmlab as o; o.prepare(); import mmpretrain.models, "
                   "einops, modelindex",
+    "mim": "import mim.commands.search, mim.commands.train, pandas",
 }
 MODULE_PART = {"pkg_resources": "setuptools",
                "detectron2": "detectron2", "fvcore": "detectron2", "iopath": "detectron2",
@@ -60,7 +69,7 @@ MODULE_PART = {"pkg_resources": "setuptools",
                "mmengine": "mmseg", "mmcv": "mmseg", "mmseg": "mmseg", "ftfy": "mmseg",
                "regex": "mmseg",
                "mmpretrain": "mmpretrain", "einops": "mmpretrain", "modelindex": "mmpretrain",
-               "mat4py": "mmpretrain"}
+               "mat4py": "mmpretrain", "mim": "mim"}
 
 
 class StepFailed(RuntimeError):
@@ -139,8 +148,12 @@ def install_part(part: str, python: str, pip_options: Sequence[str] = (),
     elif part == "mmpretrain":
         run(pip + ["--no-deps", MMPRETRAIN_PIN], part, index, log)
         run(pip + MMPRETRAIN_DEPS, f"{part}-deps", index, log)
+    elif part == "mim":
+        run(pip + ["--no-deps", MIM_PIN], part, index, log)
+        run(pip + MIM_DEPS, f"{part}-deps", index, log)
     else:
-        raise StepFailed(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
+        raise StepFailed(f"unknown part {part!r}; choose from "
+                         f"{', '.join(PARTS + OPTIONAL_PARTS)}")
 
 
 def download(dest: str, pip_options: Sequence[str] = (), python: Optional[str] = None,
@@ -154,11 +167,11 @@ def download(dest: str, pip_options: Sequence[str] = (), python: Optional[str] =
     os.makedirs(dest, exist_ok=True)
     hint = "check access to the package index (or give --pip-options)"
     requirements = [SETUPTOOLS_PIN, "wheel", *DETECTRON2_DEPS, MMCV_LITE_PIN, *MMSEG_PINS,
-                    *MMPRETRAIN_DEPS]
+                    *MMPRETRAIN_DEPS, *MIM_DEPS]
     run([python, "-m", "pip", "wheel", "-q", "-w", dest, *pip_options, *requirements],
         "download", hint, log)
     run([python, "-m", "pip", "download", "-q", "--no-deps", "-d", dest, *pip_options,
-         MMPRETRAIN_PIN], "download-mmpretrain", hint, log)
+         MMPRETRAIN_PIN, MIM_PIN], "download-no-deps", hint, log)
     # As install_part fetches it: the cp310-tagged file, re-tagged at install time.
     run([python, "-m", "pip", "download", "-q", "--no-deps", "--python-version", "3.10",
          "--implementation", "cp", "--only-binary=:all:", "-d", dest, *pip_options,

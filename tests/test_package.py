@@ -28,7 +28,8 @@ def test_every_config_of_the_checkout_is_found_by_name():
     shipped = model_zoo.list_configs()
     on_disk = [os.path.relpath(p, os.path.join(ROOT, "configs")) for p in
                glob.glob(os.path.join(ROOT, "configs", "*", "**", "*.*"), recursive=True)
-               if "_base_" not in p and not os.path.basename(p).startswith("Base-")]
+               if "_base_" not in p and not os.path.basename(p).startswith("Base-")
+               and os.path.basename(p) != "metafile.yml"]
     assert sorted(shipped) == sorted(on_disk) and len(shipped) > 60
     for name in shipped:
         assert model_zoo.get_config_file(name) == os.path.join(ROOT, "configs", name)
@@ -283,16 +284,38 @@ def test_the_readme_s_install_for_wheel_users_gives_a_working_stack(tmp_path):
                  DETECTRON2_DATASETS=str(data))
     assert det.returncode == 0, det.stderr[-3000:]
     assert (work / "det" / "model_final.pth").exists()
+    # OpenMMLab's mim, installed the README's way, finds the package's model index and trains
+    # and tests a config by its file name (through the wheel's .mim/tools).
+    mim = run_in(env_dir, work, str(bin_dir / "c3-setup"), "--only", "mim", "--pip-options",
+                 f"--no-index --find-links {WHEELHOUSE}")
+    assert mim.returncode == 0 and "[setup] mim          installed" in mim.stdout, \
+        mim.stdout[-3000:] + mim.stderr[-3000:]
+    found = run_in(env_dir, work, str(bin_dir / "mim"), "search", "c3_dense")
+    assert found.returncode == 0, found.stdout[-3000:] + found.stderr[-3000:]
+    listed = re.findall(r"config id: (\S+)", found.stdout)
+    assert sorted(listed) == sorted(os.path.splitext(n)[0].lower() for n in model_zoo.list_configs())
+    # mim compares config ids in lower case
+    c3_coco = run_in(env_dir, work, str(bin_dir / "mim"), "search", "c3_dense", "--config",
+                     "detectron2/coco-1x/faster_rcnn_r_101_fpn_c3", "--field", "coco/box_ap",
+                     "weights", "results_from")
+    assert c3_coco.returncode == 0, c3_coco.stderr[-3000:]
+    assert re.search(r"coco/box_ap +34\.8\n", c3_coco.stdout), c3_coco.stdout  # the paper's
+    assert "not released" in c3_coco.stdout and "the paper's" in c3_coco.stdout, c3_coco.stdout
     voc = data / "c3_demo" / "VOC"
-    seg = run_in(env_dir, work, str(bin_dir / "c3-train-seg"), "mmseg/demo/deeplabv2_r18-d8_demo_c3.py",
-                 "--work-dir", "seg", "--cfg-options", "train_cfg.max_iters=1",
-                 "train_cfg.val_interval=100", "default_hooks.checkpoint.interval=1",
-                 "param_scheduler.0.end=1", "train_dataloader.batch_size=1",
-                 f"train_dataloader.dataset.data_root={voc}",
-                 f"val_dataloader.dataset.data_root={voc}",
-                 f"test_dataloader.dataset.data_root={voc}")
-    assert seg.returncode == 0, seg.stderr[-3000:]
+    roots = [f"{split}_dataloader.dataset.data_root={voc}" for split in ("train", "val", "test")]
+    seg = run_in(env_dir, work, str(bin_dir / "mim"), "train", "c3_dense",
+                 "deeplabv2_r18-d8_demo_c3.py", "--work-dir", "seg", "--cfg-options",
+                 "train_cfg.max_iters=1", "train_cfg.val_interval=100",
+                 "default_hooks.checkpoint.interval=1", "param_scheduler.0.end=1",
+                 "train_dataloader.batch_size=1", *roots)
+    assert seg.returncode == 0, seg.stdout[-3000:] + seg.stderr[-3000:]
     assert (work / "seg" / "iter_1.pth").exists()
+    tested = run_in(env_dir, work, str(bin_dir / "mim"), "test", "c3_dense",
+                    "deeplabv2_r18-d8_demo_c3.py", "--checkpoint", "seg/iter_1.pth",
+                    "--work-dir", "seg_test", "--out", "seg_test/metrics.json",
+                    "--cfg-options", *roots)
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+    assert "mIoU" in json.loads((work / "seg_test" / "metrics.json").read_text())["metrics"]
     cls = run_in(env_dir, work, python, "-c",
                  "from c3_dense import model_zoo; m = model_zoo.get('mmpretrain/cifar100/"
                  "resnet110_1xb128-160e_cifar100_c3.py'); print(type(m).__name__, "

@@ -6,6 +6,8 @@ are released).
     c3-configs mmseg                     # one framework's
     c3-configs --grep voc --grep _c3     # names holding every given text
     c3-configs --json                    # the same as JSON
+    c3-configs mmseg --metafile          # OpenMMLab's metafile (configs/mmseg/metafile.yml)
+    c3-configs --model-index             # OpenMMLab's model-index.yml (what `mim search` reads)
 """
 from __future__ import annotations
 
@@ -23,9 +25,22 @@ def main(argv=None) -> int:
     ap.add_argument("--grep", action="append", default=[], metavar="TEXT",
                     help="only names holding TEXT (repeatable: every one)")
     ap.add_argument("--json", action="store_true", help="print JSON")
+    ap.add_argument("--metafile", action="store_true",
+                    help="print the framework's OpenMMLab metafile (YAML)")
+    ap.add_argument("--model-index", action="store_true",
+                    help="print OpenMMLab's model-index.yml")
 
     def body():
         args = ap.parse_args(argv)
+        if args.model_index:
+            print(model_zoo.metafile_text(model_zoo.model_index()), end="")
+            return
+        if args.metafile:
+            if not args.framework:
+                raise UserInputError("--metafile needs a framework: c3-configs "
+                                     f"{{{','.join(model_zoo.FRAMEWORKS)}}} --metafile")
+            print(model_zoo.metafile_text(model_zoo.metafile(args.framework)), end="")
+            return
         names = [n for n in model_zoo.list_configs(args.framework)
                  if all(t.lower() in n.lower() for t in args.grep)]
         if not names:

@@ -3,6 +3,7 @@
 
     c3-setup                                 # everything that is missing
     c3-setup --only detectron2               # one part (setuptools, detectron2, mmseg, mmpretrain)
+    c3-setup --only mim                      # OpenMMLab's mim (search / train / test c3_dense)
     c3-setup --pip-options "--no-index --find-links /wheels"   # a machine without the index
     c3-setup --download /wheels              # ... whose wheels, fetched on one with it
     python -m c3_dense setup ...             # the same
@@ -27,8 +28,9 @@ def main(argv=None) -> int:
     from c3_dense import stack
 
     ap = CliParser(description=summary(__doc__))
-    ap.add_argument("--only", action="append", choices=stack.PARTS,
-                    help="install this part only (repeatable); default: all")
+    ap.add_argument("--only", action="append", choices=stack.PARTS + stack.OPTIONAL_PARTS,
+                    help="install this part only (repeatable); default: all but mim "
+                         "(OpenMMLab's mim, without the pins that would downgrade setuptools)")
     ap.add_argument("--pip-options", default="",
                     help="extra options for every pip call, e.g. \"--no-index --find-links DIR\"")
 
