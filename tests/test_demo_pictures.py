@@ -3,6 +3,7 @@ Chromium when installed), tools/infer.py and every tools/visualize.py subcommand
 data and the demo's checkpoints; the picture helpers on their own."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,53 @@ def test_channel_figure_and_grid_sizes(tmp_path):
     assert 1.2 < w / h < 1.8  # three columns, two rows of square panels
     with pytest.raises(ValueError, match="row 0 has 2 panels for 3 columns"):
         image_grid([[panel] * 2], ["a", "b", "c"], str(tmp_path / "bad.png"))
+
+
+def _drawn(monkeypatch):
+    """The figures drawn, kept open instead of saved (matplotlib's objects to inspect)."""
+    from c3_dense.analysis import figures
+    kept = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.append(fig) or path)
+    return kept
+
+
+def test_curves_show_every_run_with_whole_iterations(monkeypatch, tmp_path):
+    from c3_dense.analysis.figures import training_curves
+    kept = _drawn(monkeypatch)
+    same = {"loss": [(6, 1.2)], "AP": [(3, 1.0), (6, 2.0)]}  # one loss point; equal curves
+    training_curves({"plain": same, "C3": dict(same)}, "AP", str(tmp_path / "c.png"))
+    fig, = kept
+    fig.canvas.draw()
+    loss, metric = fig.axes
+    for ax in (loss, metric):
+        plain, c3 = ax.lines
+        for line in (plain, c3):  # a single point is drawn as a marker, not an empty line
+            assert line.get_marker() not in ("None", None, "") and line.get_markersize() > 0
+        # the second run does not hide the first: another line style, open markers
+        assert plain.get_linestyle() != c3.get_linestyle()
+        assert c3.get_markerfacecolor() == "none" and plain.get_marker() != c3.get_marker()
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain", "C3"]
+        ticks = [t.get_text().replace("\u2212", "-") for t in ax.get_xticklabels()]
+        assert ticks and all(re.fullmatch(r"-?\d+", t) for t in ticks if t), ticks
+
+
+def test_channel_maps_share_a_colour_bar_per_row_with_readable_titles(monkeypatch, tmp_path):
+    from c3_dense.analysis.figures import channel_figure
+    kept = _drawn(monkeypatch)
+    torch.manual_seed(0)
+    block_in, block_out = torch.randn(16, 8, 8), torch.randn(16, 8, 8).relu()
+    out = channel_figure(block_in, block_out, str(tmp_path / "c.png"), k=4,
+                         image=np.zeros((32, 32, 3), np.uint8))
+    fig, = kept
+    bars = [ax for ax in fig.axes if ax.get_ylabel().endswith(" response")]
+    assert sorted(ax.get_ylabel() for ax in bars) == ["input response", "output response"]
+    for name, x in (("input", block_in), ("output", block_out)):
+        low, high = out[name]["colour_range"]
+        maps = x[out[name]["channels"]]
+        assert low == pytest.approx(float(maps.min())) and high == pytest.approx(float(maps.max()))
+    maps = [ax for ax in fig.axes if ax.get_title().startswith("ch ")]
+    assert len(maps) == 8 and min(ax.title.get_fontsize() for ax in maps) >= 10
+    assert {im.get_clim() for ax in maps[:4] for im in ax.images} == {out["input"]["colour_range"]}
 
 
 def test_log_readers(tmp_path):
@@ -156,11 +204,38 @@ def demo(tmp_path_factory):
     pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
     pytest.importorskip("mmseg", reason="needs mmsegmentation (make test installs it)")
     root = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ, DETECTRON2_DATASETS=str(root / "data"), PYTHONWARNINGS="ignore")
+    # C3_PROGRESS_SECONDS=0: a progress line whenever a count moves (checked by order below)
+    env = dict(os.environ, DETECTRON2_DATASETS=str(root / "data"), PYTHONWARNINGS="ignore",
+               C3_PROGRESS_SECONDS="0")
     result = subprocess.run([sys.executable, "tools/demo.py", "--quick", "--out-root", str(root)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return root, env, result.stdout
+
+
+def test_demo_says_how_far_every_step_is(demo):
+    import re
+    _, _, out = demo
+    from c3_dense.data.demo import DEMO_SPLITS
+    for split, size in DEMO_SPLITS.items():  # the data, made afresh here
+        done = [int(k) for k in re.findall(rf"demo data, {split} images: (\d+)/{size}, eta", out)]
+        assert done == list(range(1, size + 1)), (split, done[:5])
+    for label in ("det plain", "det C3", "seg plain", "seg C3"):  # training: counts that rise
+        done = [int(k) for k in re.findall(rf"{label} (\d+)/\d+", out)]
+        assert len(done) >= 2 and done == sorted(done), (label, done)
+    for label in ("det untrained", "det C3", "seg C3 eval"):  # evaluation: images counted
+        done = [int(k) for k in re.findall(rf"{label} evaluating (\d+)/\d+ images, ~\d+s left",
+                                           out)]
+        restarts = sum(b < a for a, b in zip(done, done[1:]))  # one per evaluation after the first
+        assert len(done) >= 3 and restarts <= 1, (label, done)
+    for task in ("det", "seg"):  # the pictures: five named steps, the long one counted
+        steps = [int(k) for k in re.findall(rf"pictures {task}: step (\d)/5", out)]
+        assert steps == [1, 2, 3, 4, 5], steps
+        models = re.findall(rf"pictures {task}: diversity on 16 images, C3 checkpoints: "
+                            r"(\d+)/(\d+), eta", out)
+        assert [int(k) for k, _ in models] == list(range(1, int(models[0][1]) + 1)), models
+        assert out.index(f"pictures {task}: step 4/5") < out.index(
+            f"pictures {task}: diversity on") < out.index(f"pictures {task}: step 5/5")
 
 
 def tool(demo, *args):
@@ -218,6 +293,13 @@ def test_report_opens_in_headless_chromium(demo, tmp_path):
     title = re.search(r"<title>images (\d+) loaded (\d+)</title>", dom.stdout)
     assert title, dom.stdout[-2000:] + dom.stderr[-2000:]
     assert int(title.group(1)) >= 10 and title.group(1) == title.group(2)
+    # The curves the page shows: both runs' colours in the loss panel (left half), the plain
+    # run's too, though the quick demo's loss is one point per run and C3 is drawn after it.
+    for task in ("det", "seg"):
+        curves = read_png(report.parent / "pictures" / f"curves_{task}.png").astype(int)
+        left = curves[:, : curves.shape[1] // 2]
+        for rgb in ((31, 119, 180), (255, 127, 14)):  # matplotlib's C0 (plain), C1 (C3)
+            assert (np.abs(left - rgb).sum(-1) < 60).sum() > 10, (task, rgb)
     shot = tmp_path / "page.png"
     subprocess.run(browser + ["--window-size=1200,3000", f"--screenshot={shot}", report.as_uri()],
                    capture_output=True, timeout=180)

@@ -93,30 +93,41 @@ def channel_figure(block_input: torch.Tensor, block_output: torch.Tensor, path: 
         rows.append((name, x, index, shares))
     extra = 1 if image is not None else 0
     cols = k + extra
-    fig, axes = plt.subplots(2, cols, squeeze=False, figsize=(1.7 * cols, 3.9))
+    fig, axes = plt.subplots(2, cols, squeeze=False, figsize=(2.0 * cols + 1.0, 4.8),
+                             constrained_layout=True)
+    ranges = {}
     for r, (name, x, index, shares) in enumerate(rows):
         if image is not None:
             ax = axes[r][0]
             if r == 0:
                 ax.imshow(image)
-                ax.set_title("image", fontsize=9)
+                ax.set_title("image", fontsize=11)
             ax.axis("off")
-        for c, (ch, share) in enumerate(zip(index, shares)):
+        # One colour scale per row (the colour bar's): the maps compare with each other.
+        maps = [x[ch].detach().float().numpy() for ch in index]
+        low = float(min(m.min() for m in maps)) if maps else 0.0
+        high = float(max(m.max() for m in maps)) if maps else 1.0
+        ranges[name] = (low, high)
+        shown = None
+        for c, (ch, share, values) in enumerate(zip(index, shares, maps)):
             ax = axes[r][c + extra]
-            ax.imshow(x[ch].detach().float().numpy(), cmap="viridis")
-            ax.set_title(f"ch {ch}: {100 * share:.1f}%", fontsize=8)
+            shown = ax.imshow(values, cmap="viridis", vmin=low, vmax=high)
+            ax.set_title(f"ch {ch}: {100 * share:.1f}%", fontsize=11)
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(f"block {name}\ntop {len(index)}: {100 * sum(shares):.0f}%",
-                              fontsize=9)
+                              fontsize=11)
         for c in range(len(index) + extra, cols):
             axes[r][c].axis("off")
+        if shown is not None:
+            bar = fig.colorbar(shown, ax=list(axes[r]), shrink=0.9, pad=0.01)
+            bar.set_label(f"{name} response", fontsize=10)
     if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=12)
     _save(fig, path)
-    return {name: {"channels": index, "shares": shares, "top_k_share": float(sum(shares))}
+    return {name: {"channels": index, "shares": shares, "top_k_share": float(sum(shares)),
+                   "colour_range": ranges[name]}
             for name, _, index, shares in rows}
 
 
@@ -227,25 +238,45 @@ def read_mmengine_scalars(work_dir: str) -> Series:
     return series
 
 
+# One style per run: where two runs' curves coincide the second (dashed, open markers) leaves
+# the first visible; markers keep a series of one point (a short run's loss) visible.
+RUN_STYLES = ({"linestyle": "-", "marker": "o"},
+              {"linestyle": "--", "marker": "s", "markerfacecolor": "none"},
+              {"linestyle": ":", "marker": "^", "markerfacecolor": "none"})
+
+
 def training_curves(runs: Dict[str, Series], metric: str, path: str, title: str = "") -> str:
-    """Loss (left) and ``metric`` (right) against iteration, one line per run."""
+    """Loss (left) and ``metric`` (right) against iteration, one line per run; iterations
+    are whole numbers on the axes."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 3.6))
     for i, (label, series) in enumerate(runs.items()):
+        style = dict(RUN_STYLES[i % len(RUN_STYLES)], color=f"C{i}", label=label)
         if series.get("loss"):
             it, values = zip(*series["loss"])
-            ax_loss.plot(it, values, color=f"C{i}", label=label, linewidth=1.2)
+            few = len(it) <= 30  # markers only where they do not crowd the line
+            ax_loss.plot(it, values, linewidth=1.3, markersize=5 if few else 0, **style)
         if series.get(metric):
             it, values = zip(*series[metric])
-            ax_metric.plot(it, values, color=f"C{i}", marker="o", label=label)
+            ax_metric.plot(it, values, linewidth=1.3, markersize=6, **style)
     ax_loss.set_xlabel("iteration")
     ax_loss.set_ylabel("training loss")
-    ax_loss.set_yscale("log")
+    losses = [v for series in runs.values() for _, v in series.get("loss") or () if v > 0]
+    if losses and max(losses) > 10 * min(losses):  # log scale only where it spans a decade
+        ax_loss.set_yscale("log")
     ax_metric.set_xlabel("iteration")
     ax_metric.set_ylabel(metric)
     for ax in (ax_loss, ax_metric):
+        low, high = ax.get_xlim()
+        if high - low < 2:  # one iteration only: room for whole-number ticks around it
+            middle = (low + high) / 2
+            ax.set_xlim(middle - 1, middle + 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.lines:
+            ax.legend(fontsize=9)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

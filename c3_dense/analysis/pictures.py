@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -150,11 +150,19 @@ def checkpoint_iteration(path: str, fallback: int) -> int:
 
 
 def diversity_pictures(plain, c3_checkpoints: Sequence[Tuple[int, object]], images: Sequence[str],
-                       out_dir: str, method: str = "paper", prefix: str = "") -> Dict:
+                       out_dir: str, method: str = "paper", prefix: str = "",
+                       progress: Optional[Callable[[str], None]] = None) -> Dict:
     """Bars (plain vs the last C3 checkpoint, per block) and, with several C3 checkpoints, the
     curve over training: ``<prefix>diversity_bars.png``, ``<prefix>diversity_curve.png``.
-    Returns the numbers and the files written."""
-    points = [(it, diversity(model, images, method=method)) for it, model in c3_checkpoints]
+    Returns the numbers and the files written. ``progress``: where a line with the models
+    done and the time left goes (c3_dense.progress), if anywhere."""
+    from c3_dense.progress import counted
+
+    models = list(c3_checkpoints)
+    if progress is not None:
+        models = counted(models, f"diversity on {len(images)} images, C3 checkpoints",
+                         write=progress)
+    points = [(it, diversity(model, images, method=method)) for it, model in models]
     final = points[-1][1]
     plain_stats = diversity(plain, images, stages=list(final), method=method) if plain else {}
     short = {short_name(s): v for s, v in final.items()}

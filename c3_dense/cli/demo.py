@@ -38,7 +38,8 @@ class Job:
     def __init__(self, label: str, cmd, total: int, log: str, cwd: str):
         self.label, self.cmd, self.total, self.log, self.cwd = label, cmd, total, log, cwd
         self.iteration, self.loss, self.state, self.returncode = 0, "", "starting", None
-        self.start = self.end = 0.0
+        self.start = self.end = self.eval_start = 0.0
+        self.tested = None  # (images done, images) of the evaluation under way
 
     def follow(self, threads: int) -> None:
         """Run to the end (in a thread of :func:`run_jobs`)."""
@@ -52,16 +53,27 @@ class Job:
             for line in proc.stdout:
                 log.write(line)
                 # detectron2: "iter: 19 total_loss: ..." (0-based); mmengine: "Iter(train) [ 20/300]"
+                # ours between detectron2's lines (by time): "progress: iteration 7/20"
                 d2 = re.search(r"\biter: (\d+)\b", line)
+                ours = re.search(r"progress: iteration (\d+)/", line)
                 mm = re.search(r"Iter\(train\) \[\s*(\d+)/", line)
-                loss = re.search(r"(?:total_loss|loss): ([0-9.]+)", line)
-                if d2 or mm:
-                    self.iteration = min(int(d2.group(1)) + 1 if d2 else int(mm.group(1)), self.total)
+                loss = re.search(r"(?:total_loss|loss):? ([0-9.]+)", line)
+                # evaluation: detectron2 "Inference done 11/40.", ours "on X, 5/40 images",
+                # mmengine (ours in its form) "Iter(val) [ 5/40]" / "Iter(test) [ 5/40]"
+                tested = re.search(r"(?:Inference done |, |Iter\((?:val|test)\) \[\s*)"
+                                   r"(\d+)/(\d+)(?:\.| images|\])", line)
+                if d2 or ours or mm:
+                    done = int(d2.group(1)) + 1 if d2 else int((ours or mm).group(1))
+                    self.iteration = min(done, self.total)
                     self.state = "training"
                     if loss:
                         self.loss = loss.group(1)
+                elif tested:
+                    if self.state != "evaluating":
+                        self.state, self.eval_start = "evaluating", time.time()
+                    self.tested = (int(tested.group(1)), int(tested.group(2)))
                 elif "Start inference" in line or "Iter(val)" in line or "Iter(test)" in line:
-                    self.state = "evaluating"
+                    self.state, self.eval_start, self.tested = "evaluating", time.time(), None
             proc.wait()
         self.returncode, self.end = proc.returncode, time.time()
 
@@ -77,6 +89,10 @@ class Job:
                 left = f", ~{per_iteration * (self.total - self.iteration):.0f}s left"
             return (f"{self.label} {self.iteration}/{self.total}"
                     + (f" loss {self.loss}" if self.loss else "") + left)
+        if self.state == "evaluating" and self.tested:
+            done, total = self.tested
+            left = (time.time() - self.eval_start) / done * (total - done) if done else 0
+            return f"{self.label} evaluating {done}/{total} images, ~{left:.0f}s left"
         return f"{self.label} {self.state}"
 
 
@@ -89,18 +105,21 @@ def run_jobs(jobs) -> bool:
     threads_each = max(1, (os.cpu_count() or 1) // len(jobs))
     workers = [threading.Thread(target=job.follow, args=(threads_each,)) for job in jobs]
     start = said = time.time()
-    # One line redrawn in place on a terminal; in a log file, a plain line every 30 s.
-    on_terminal = sys.stdout.isatty()
+    # One line redrawn in place on a terminal; in a log file, a plain line when the counts
+    # move (at most every C3_PROGRESS_SECONDS, default 10) and every 30 s regardless.
+    from c3_dense.progress import progress_seconds
+
+    on_terminal, every, last = sys.stdout.isatty(), progress_seconds(), ""
     for w in workers:
         w.start()
     while any(w.is_alive() for w in workers):
         line = " | ".join(job.status() for job in jobs)
         if on_terminal:
             print(f"\r  {line}  [{time.time() - start:4.0f}s] ", end="", flush=True)
-        elif time.time() - said >= 30:
-            said = time.time()
+        elif (line != last and time.time() - said >= every) or time.time() - said >= 30:
+            said, last = time.time(), line
             print(f"  {line}  [{said - start:4.0f}s]", flush=True)
-        time.sleep(1)
+        time.sleep(0.2 if every < 1 else 1)
     final = " | ".join(job.status() for job in jobs)
     print(f"\r  {final}{' ' * 30}" if on_terminal else f"  {final}", flush=True)
     ok = True
@@ -232,16 +251,28 @@ def make_pictures(out_root: str, det: bool, seg: bool, det_iters: int) -> list:
     def section(task, heading, load, plain_cfg, plain_w, c3_cfg, c3_ws, curves, metric):
         """c3_ws: (iteration, checkpoint) of the C3 run in training order, the final last."""
         start = time.time()
-        plain, c3 = load(plain_cfg, plain_w), load(c3_cfg, c3_ws[-1][1])
+
+        def step(number, what):  # each step names itself; the long one counts its models
+            print(f"  pictures {task}: step {number}/5, {what} "
+                  f"[{time.time() - start:.0f}s]", flush=True)
+
+        step(1, f"loading the plain model and {len(c3_ws)} C3 checkpoints")
+        plain = load(plain_cfg, plain_w)
+        checkpoints = [(it, load(c3_cfg, w)) for it, w in c3_ws]
+        c3 = checkpoints[-1][1]
         tests = c3.test_images()
+        step(2, "test images: ground truth, plain, C3 (4 images)")
         compare = pictures.compare([("plain", plain), ("C3", c3)], tests[:4],
                                    os.path.join(pics, f"compare_{task}.png"))
         block = pictures.pick_block(c3.network, None)
+        step(3, "the strongest channels around a C3 block (1 image)")
         channels = pictures.channels(c3, tests[1], os.path.join(pics, f"channels_{task}.png"))
-        checkpoints = [(it, load(c3_cfg, w)) for it, w in c3_ws[:-1]] + [(c3_ws[-1][0], c3)]
-        diversity = pictures.diversity_pictures(plain, checkpoints, tests[:16], pics,
-                                                prefix=f"{task}_")
+        step(4, f"channel diversity: plain and {len(checkpoints)} C3 checkpoints")
+        diversity = pictures.diversity_pictures(
+            plain, checkpoints, tests[:16], pics, prefix=f"{task}_",
+            progress=lambda line: print(f"  pictures {task}: {line}", flush=True))
         write_json(os.path.join(pics, f"diversity_{task}.json"), diversity, indent=1)
+        step(5, "training curves")
         curve = training_curves(curves, metric, os.path.join(pics, f"curves_{task}.png"))
         top = channels["input"]["top_k_share"], channels["output"]["top_k_share"]
         items = [(rel(compare), "Test images: ground truth | plain | C3 (first four test images)"),
@@ -346,7 +377,8 @@ def main(argv=None) -> int:
     os.environ["DETECTRON2_DATASETS"] = os.path.abspath(os.environ.get("DETECTRON2_DATASETS",
                                                                        "datasets"))
     t0 = time.time()
-    print(f"Demo data: {make_demo_dataset()}")
+    data = make_demo_dataset(progress=lambda line: print(f"  {line}", flush=True))
+    print(f"Demo data: {data}")
     det_rows, seg_rows, seg_classes = [], [], {}
     if args.only in (None, "det"):
         det_rows = run_detection(args.quick, args.out_root)

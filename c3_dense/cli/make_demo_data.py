@@ -21,7 +21,7 @@ def main(argv=None):
         args = ap.parse_args(argv)
         root = args.root or demo_root()
         check_output_dir(root, "--root")
-        make_demo_dataset(root, force=args.force)
+        make_demo_dataset(root, force=args.force, progress=lambda line: print(line, flush=True))
         print(f"demo data ready in {root}")
 
     return run_cli(body)

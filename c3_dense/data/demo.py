@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 from xml.etree import ElementTree as ET
 
 import numpy as np
+
+from c3_dense.progress import counted
 
 DEMO_CLASSES: Tuple[str, ...] = ("zero", "one", "two", "three")
 DEMO_IMAGE_SIZE = 128
@@ -156,10 +158,12 @@ def _demo_files_present(root: str, splits: Dict[str, int]) -> bool:
 
 
 def make_demo_dataset(root: Optional[str] = None, splits: Optional[Dict[str, int]] = None,
-                      seed: int = 0, force: bool = False) -> str:
+                      seed: int = 0, force: bool = False,
+                      progress: Optional[Callable[[str], None]] = None) -> str:
     """Write the demo data set under ``root`` (default :func:`demo_root`) and return the root.
 
     Deterministic for a given seed; skipped when a complete copy of this version is there.
+    ``progress``: where lines with the images written and the time left go, if anywhere.
     """
     from PIL import Image
 
@@ -183,7 +187,9 @@ def make_demo_dataset(root: Optional[str] = None, splits: Optional[Dict[str, int
     for split_index, (split, count) in enumerate(sorted(splits.items())):
         rng = np.random.default_rng([seed, split_index])
         ids, images, annotations = [], [], []
-        for i in range(count):
+        numbers = range(count) if progress is None else counted(
+            range(count), f"demo data, {split} images", write=progress)
+        for i in numbers:
             image_id = f"{split}_{i:05d}"
             image, boxes, classes, seg = _make_image(rng, digits, labels, backgrounds)
             Image.fromarray(image).save(os.path.join(voc, "JPEGImages", f"{image_id}.jpg"),

@@ -16,17 +16,19 @@ import torch
 import yaml
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, get_cfg
-from detectron2.data import DatasetMapper, MetadataCatalog, get_detection_dataset_dicts
-from detectron2.engine import (AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase,
+from detectron2.data import (DatasetCatalog, DatasetMapper, MetadataCatalog,
+                             get_detection_dataset_dicts)
+from detectron2.engine import (AMPTrainer, DefaultTrainer, HookBase, SimpleTrainer, TrainerBase,
                                create_ddp_model)
 from detectron2.utils.logger import setup_logger
-from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
+from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 
 from c3_dense.convert import pretraining_misfit
 from c3_dense.core import check_c3_options
 from c3_dense.errors import UserInputError, check_compile_backend
 from c3_dense.files import is_disk_full, write_whole
+from c3_dense.progress import Pace
 from c3_dense.config_files import resolve_config
 from c3_dense.records import write_json
 from c3_dense.weights import (UnreadableWeightsFile, check_room, checkpoint_origin,
@@ -41,6 +43,7 @@ from .data import check_dataset
 from .loader import IterationSeedHook, ResumableTrainLoader
 
 logger = logging.getLogger("c3_dense")
+progress_logger = logging.getLogger("detectron2.c3_dense")  # detectron2's handlers, at INFO
 
 # Everything in stem/res2-5 that is not a C3/SE block (is_new_block_key) is the plain ResNet.
 _TRUNK_KEY = re.compile(r"(^|\.)(stem|res[2-5])\.")
@@ -417,6 +420,33 @@ def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: Optional[str
                          "only 'pascal_voc' and 'coco' detection are supported")
 
 
+class ProgressEvaluator(DatasetEvaluator):
+    """``evaluator`` with a line of images done, the total and the time left whenever
+    ``C3_PROGRESS_SECONDS`` (default 10) passed without one: detectron2's own "Inference done"
+    lines start only after its warm-up images (c3_dense.progress). Per process; only the main
+    process speaks."""
+
+    def __init__(self, evaluator: DatasetEvaluator, dataset_name: str):
+        self.evaluator, self.dataset_name = evaluator, dataset_name
+        self.total = -(-len(DatasetCatalog.get(dataset_name)) // comm.get_world_size())
+
+    def reset(self):
+        self.evaluator.reset()
+        self.pace, self.done = Pace(self.total), 0
+
+    def process(self, inputs, outputs):
+        self.evaluator.process(inputs, outputs)
+        self.done += len(inputs)
+        if comm.is_main_process() and self.pace.due() and self.done < self.total:
+            progress_logger.info("progress: inference on %s, %d/%d images, eta %s",
+                                 self.dataset_name, self.done, self.total,
+                                 self.pace.eta(self.done))
+            self.pace.said()
+
+    def evaluate(self):
+        return self.evaluator.evaluate()
+
+
 class _ReportedByTheCommandLine(logging.Filter):
     """Drops detectron2's "Exception during training" traceback of a UserInputError (bad data
     met in training, a full disk): the command line reports it as its one error line."""
@@ -491,7 +521,8 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        return build_evaluator(cfg, dataset_name, output_folder)
+        return ProgressEvaluator(build_evaluator(cfg, dataset_name, output_folder),
+                                 dataset_name)
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -517,7 +548,29 @@ class Trainer(DefaultTrainer):
         hooks = super().build_hooks()
         if self.cfg.SEED >= 0:
             hooks.insert(0, IterationSeedHook(self.cfg.SEED))
+        if comm.is_main_process():
+            hooks.append(ProgressHook())
         return hooks
+
+
+class ProgressHook(HookBase):
+    """A line with the iteration, the total, the time left and the latest loss whenever
+    ``C3_PROGRESS_SECONDS`` (default 10) passed without one: detectron2 writes its metrics
+    every 20 iterations, more than a minute apart on a CPU (c3_dense.progress)."""
+
+    def before_train(self):
+        self.pace = Pace(self.trainer.max_iter)
+        self.pace.start(self.trainer.start_iter)
+
+    def after_step(self):
+        done = self.trainer.iter + 1
+        if not self.pace.due() or done >= self.trainer.max_iter:
+            return
+        loss = self.trainer.storage.history("total_loss").latest() \
+            if "total_loss" in self.trainer.storage.histories() else None
+        progress_logger.info("progress: iteration %d/%d, eta %s%s", done, self.trainer.max_iter,
+                    self.pace.eta(done), "" if loss is None else f", total_loss {loss:.4g}")
+        self.pace.said()
 
 
 def run_seed(cfg: CfgNode, resume: bool) -> int:

@@ -412,6 +412,8 @@ def test_checkpoint(cfg, source: str, checkpoint: str, check: Callable, build: C
     check_checkpoint_fits(build(cfg, source), checkpoint)
     cfg.load_from = checkpoint
     runner = Runner.from_cfg(cfg)
+    from .runner import ProgressHook
+    runner.register_hook(ProgressHook())  # the batches tested, by time as in training
     return runner, {k: float(v) for k, v in runner.test().items()}
 
 

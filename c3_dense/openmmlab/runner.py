@@ -17,6 +17,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from c3_dense.files import written_whole
+from c3_dense.progress import Pace
 from c3_dense.weights import check_room, checkpoint_size, resume_advice
 
 
@@ -32,12 +33,53 @@ class CheckpointRoomHook(Hook):
                        "free space on that disk or set another --work-dir")
 
 
+class ProgressHook(Hook):
+    """A line in mmengine's own form (``Iter(train) [k/N] eta: h:mm:ss``, the same for val and
+    test batches) whenever ``C3_PROGRESS_SECONDS`` (default 10) passed without one: mmengine's
+    LoggerHook logs every ``interval`` iterations, which on a CPU can be a minute apart
+    (c3_dense.progress). Only the main process speaks."""
+
+    priority = "BELOW_NORMAL"
+
+    def _tell(self, runner, pace: Pace, mode: str, done: int, total: int) -> None:
+        if is_main_process() and pace.due() and done < total:
+            runner.logger.info(f"Iter({mode}) [{done:>{len(str(total))}}/{total}]  eta: "
+                               f"{pace.eta(done)}  (progress line, every {pace.seconds:g} s "
+                               "without one)")
+            pace.said()
+
+    def before_train(self, runner) -> None:
+        self.train_pace = Pace(runner.max_iters)
+        self.train_pace.start(runner.iter)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._tell(runner, self.train_pace, "train", runner.iter + 1, runner.max_iters)
+
+    def before_val_epoch(self, runner) -> None:
+        self.eval_pace = Pace(len(runner.val_dataloader))
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._tell(runner, self.eval_pace, "val", batch_idx + 1, len(runner.val_dataloader))
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if hasattr(self, "train_pace"):  # the validation's lines count for the training's
+            self.train_pace.said()
+
+    def before_test_epoch(self, runner) -> None:
+        self.eval_pace = Pace(len(runner.test_dataloader))
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._tell(runner, self.eval_pace, "test", batch_idx + 1, len(runner.test_dataloader))
+
+
 class C3Runner(Runner):
-    """mmengine's Runner with :class:`CheckpointRoomHook` and checkpoints written whole."""
+    """mmengine's Runner with :class:`CheckpointRoomHook`, :class:`ProgressHook` and
+    checkpoints written whole."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.register_hook(CheckpointRoomHook())
+        self.register_hook(ProgressHook())
 
     def checkpoint_size(self) -> int:
         """About how many bytes one of this run's checkpoints takes."""
