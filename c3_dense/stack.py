@@ -19,6 +19,8 @@ Facts it encodes (measured on the machines this project is built on):
   which setuptools 81 removed (torch brings 84): setuptools is pinned below 81, and at 77 or
   above, which torch 2.14 asks for (pip would upgrade an older one, as a fresh venv has, to
   the newest).
+* MMDetection (optional part, until c3_dense's mmdet wing lands) declares full mmcv: installed
+  without its declared dependencies, then its real ones;
 * OpenMMLab's ``mim`` (optional part): ``openmim`` declares ``opendatalab``, which pins old
   setuptools, tqdm, packaging and rich: installed without it (only ``mim download`` of data
   sets runs its ``odl`` command).
@@ -43,6 +45,10 @@ MMSEG_PINS = ["mmengine==0.10.7", "mmsegmentation==1.2.2", "ftfy", "regex"]
 MMPRETRAIN_PIN = "mmpretrain==1.2.0"
 MMPRETRAIN_DEPS = ["einops", "mat4py", "rich", "model-index", "ordered-set",
                    "importlib-metadata<8.6"]
+# MMDetection: its metadata asks for full mmcv (a 45-minute build on a CPU), so without its
+# declared dependencies, then its real ones; c3_dense.openmmlab stands in for the ops.
+MMDET_PIN = "mmdet==3.3.0"
+MMDET_DEPS = ["pycocotools", "scipy", "shapely", "six", "terminaltables", "tqdm"]
 # OpenMMLab's `mim` (search / train / test): its declared `opendatalab` pins old setuptools,
 # tqdm, packaging and rich (only `mim download` of data sets uses it), so without it.
 MIM_PIN = "openmim==0.3.9"
@@ -50,7 +56,7 @@ MIM_DEPS = ["click", "colorama", "model-index", "pandas", "requests", "rich", "t
 
 # What each part's import proves, and the modules a missing part shows up as.
 PARTS = ("setuptools", "detectron2", "mmseg", "mmpretrain")
-OPTIONAL_PARTS = ("mim",)  # installed when asked for (--only mim)
+OPTIONAL_PARTS = ("mmdet", "mim")  # installed when asked for (--only mmdet)
 READY = {
     # torch 2.14 asks for setuptools >= 77.0.3 (pip would otherwise upgrade an older one, a
     # fresh venv's, to one without pkg_resources); wheel for the editable install.
@@ -61,6 +67,7 @@ READY = {
     "mmseg": "import mmengine, mmcv, mmseg, ftfy, regex",
     "mmpretrain": "import c3_dense.openmmlab as o; o.prepare(); import mmpretrain.models, "
                   "einops, modelindex",
+    "mmdet": "import c3_dense.openmmlab as o; o.prepare(); import mmdet.models, shapely",
     "mim": "import mim.commands.search, mim.commands.train, pandas",
 }
 MODULE_PART = {"pkg_resources": "setuptools",
@@ -69,7 +76,8 @@ MODULE_PART = {"pkg_resources": "setuptools",
                "mmengine": "mmseg", "mmcv": "mmseg", "mmseg": "mmseg", "ftfy": "mmseg",
                "regex": "mmseg",
                "mmpretrain": "mmpretrain", "einops": "mmpretrain", "modelindex": "mmpretrain",
-               "mat4py": "mmpretrain", "mim": "mim"}
+               "mat4py": "mmpretrain", "mmdet": "mmdet", "shapely": "mmdet",
+               "terminaltables": "mmdet", "mim": "mim"}
 
 
 class StepFailed(RuntimeError):
@@ -148,6 +156,9 @@ def install_part(part: str, python: str, pip_options: Sequence[str] = (),
     elif part == "mmpretrain":
         run(pip + ["--no-deps", MMPRETRAIN_PIN], part, index, log)
         run(pip + MMPRETRAIN_DEPS, f"{part}-deps", index, log)
+    elif part == "mmdet":
+        run(pip + ["--no-deps", MMDET_PIN], part, index, log)
+        run(pip + MMDET_DEPS, f"{part}-deps", index, log)
     elif part == "mim":
         run(pip + ["--no-deps", MIM_PIN], part, index, log)
         run(pip + MIM_DEPS, f"{part}-deps", index, log)
@@ -167,11 +178,11 @@ def download(dest: str, pip_options: Sequence[str] = (), python: Optional[str] =
     os.makedirs(dest, exist_ok=True)
     hint = "check access to the package index (or give --pip-options)"
     requirements = [SETUPTOOLS_PIN, "wheel", *DETECTRON2_DEPS, MMCV_LITE_PIN, *MMSEG_PINS,
-                    *MMPRETRAIN_DEPS, *MIM_DEPS]
+                    *MMPRETRAIN_DEPS, *MMDET_DEPS, *MIM_DEPS]
     run([python, "-m", "pip", "wheel", "-q", "-w", dest, *pip_options, *requirements],
         "download", hint, log)
     run([python, "-m", "pip", "download", "-q", "--no-deps", "-d", dest, *pip_options,
-         MMPRETRAIN_PIN, MIM_PIN], "download-no-deps", hint, log)
+         MMPRETRAIN_PIN, MMDET_PIN, MIM_PIN], "download-no-deps", hint, log)
     # As install_part fetches it: the cp310-tagged file, re-tagged at install time.
     run([python, "-m", "pip", "download", "-q", "--no-deps", "--python-version", "3.10",
          "--implementation", "cp", "--only-binary=:all:", "-d", dest, *pip_options,

@@ -8,8 +8,10 @@ from collections import defaultdict
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "c3_dense")
 # model_zoo builds configs and models by name through the adapters (as detectron2's own).
-ADAPTERS = {"detectron2", "mmseg", "mmpretrain", "openmmlab", "cli", "__main__", "model_zoo"}
-FRAMEWORKS = {"detectron2", "mmseg", "mmpretrain", "mmcv", "mmengine", "fvcore", "torchvision"}
+ADAPTERS = {"detectron2", "mmseg", "mmpretrain", "mmdet", "openmmlab", "cli", "__main__",
+            "model_zoo"}
+FRAMEWORKS = {"detectron2", "mmseg", "mmpretrain", "mmdet", "mmcv", "mmengine", "fvcore",
+              "torchvision"}
 # Below the adapters, one framework each, on purpose: the checkpoint reader admits mmengine's
 # pickled log buffers (lazily, when installed), the ImageNet reference models are torchvision's,
 # the FLOP counter is fvcore's.

@@ -104,6 +104,7 @@ def main() -> int:
     framework("mmseg")
     # mmpretrain's check imports c3_dense.openmmlab (the mmcv.ops stand-in): from the checkout.
     framework("mmpretrain", checkout_path=ROOT)
+    framework("mmdet", checkout_path=ROOT)  # the ops stand-in comes from this checkout
 
     @step("dev-tools")
     def _dev():

@@ -15,37 +15,13 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from mmseg.models.backbones import ResNetV1c
-from mmengine.registry import MODELS as ROOT_MODELS
 from mmseg.registry import MODELS
 
-from c3_dense import SEBlock
-from c3_dense.openmmlab.resnet import (C3_DEFAULTS, InitC3Block, NewBlocksTrain,
-                                       put_c3_in_front)
+from c3_dense.openmmlab.plugins import C3Plugin, SEPlugin
+from c3_dense.openmmlab.resnet import NewBlocksTrain, put_c3_in_front
 
-
-# Plugins go in mmengine's root registry too: mmcv's build_plugin_layer looks there when no
-# default scope (mmseg) is set, e.g. when a backbone is built outside a Runner.
-@ROOT_MODELS.register_module()
-@MODELS.register_module()
-class C3Plugin(InitC3Block):
-    """C3Block as an mmcv/mmseg ResNet plugin (``in_channels`` is accepted and unused: C3's
-    size does not depend on the channel count); ``init_weights`` as :class:`InitC3Block`."""
-
-    _abbr_ = "c3_plugin"
-
-    def __init__(self, in_channels: Optional[int] = None, window=14, **kwargs):
-        super().__init__(window, **{**C3_DEFAULTS, **kwargs})
-
-
-@ROOT_MODELS.register_module()
-@MODELS.register_module()
-class SEPlugin(SEBlock):
-    """SEBlock as an mmcv/mmseg ResNet plugin (r = 16 with biases by default)."""
-
-    _abbr_ = "se_plugin"
-
-    def __init__(self, in_channels: int, reduction: int = 16, bias: bool = True):
-        super().__init__(in_channels, reduction=reduction, bias=bias)
+MODELS.register_module(module=C3Plugin)
+MODELS.register_module(module=SEPlugin)
 
 
 @MODELS.register_module()
