@@ -12,47 +12,25 @@ New blocks train in frozen stages unless ``freeze_new_blocks=True`` (as in the o
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
-
 from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 
 from c3_dense.openmmlab.plugins import C3Plugin, SEPlugin
-from c3_dense.openmmlab.resnet import NewBlocksTrain, put_c3_in_front
+from c3_dense.openmmlab.resnet import C3InFront, SEPluginInBottlenecks
 
 MODELS.register_module(module=C3Plugin)
 MODELS.register_module(module=SEPlugin)
 
 
 @MODELS.register_module()
-class C3ResNet(NewBlocksTrain, ResNet):
+class C3ResNet(C3InFront, ResNet):
     """mmdet's ResNet with C3 blocks in front of stages ``c3_stages`` (0-based: 1, 2, 3 = in
-    front of layer2, layer3, layer4).
+    front of layer2, layer3, layer4), ``c3_windows`` one per stage, ``c3_cfg`` further C3Block
+    options (zero_init True here: a pretrained network starts unchanged)."""
 
-    Args:
-        c3_stages: indices of the stages that get a C3 block in front.
-        c3_windows: one window per stage (int or (h, w)).
-        c3_cfg: further C3Block options (form, mode, reduction, ..., zero_init — True here).
-    """
-
-    def __init__(self, c3_stages: Sequence[int] = (1, 2, 3),
-                 c3_windows: Sequence = (28, 14, 7), c3_cfg: Optional[dict] = None, **kwargs):
-        super().__init__(**kwargs)
-        put_c3_in_front(self, c3_stages, c3_windows, c3_cfg, C3Plugin)
-        self._train_new_blocks()
+    c3_block = C3Plugin
 
 
 @MODELS.register_module()
-class SEResNet(NewBlocksTrain, ResNet):
+class SEResNet(SEPluginInBottlenecks, ResNet):
     """mmdet's ResNet with SE in every Bottleneck of ``se_stages`` (plugins after conv3)."""
-
-    def __init__(self, se_stages: Sequence[bool] = (True, True, True, True),
-                 se_cfg: Optional[dict] = None, plugins: Optional[list] = None, **kwargs):
-        depth = kwargs.get("depth")
-        if depth in (18, 34):
-            raise ValueError(f"SEResNet needs Bottleneck blocks (depth 50, 101, 152), got "
-                             f"depth={depth}: mmdet's BasicBlock takes no plugins")
-        se = dict(cfg=dict(type="SEPlugin", **(se_cfg or {})), position="after_conv3",
-                  stages=tuple(bool(s) for s in se_stages))
-        super().__init__(plugins=list(plugins or []) + [se], **kwargs)
-        self._train_new_blocks()

@@ -12,7 +12,7 @@ from mmpretrain.registry import MODELS
 
 from c3_dense import SEBlock
 from c3_dense.models.cifar import CIFAR_C3_WINDOWS, CifarResNet
-from c3_dense.openmmlab.resnet import InitC3Block, NewBlocksTrain, put_c3_in_front
+from c3_dense.openmmlab.resnet import C3InFront, NewBlocksTrain
 
 # Pretraining from scratch: the authors' init (Kaiming), not the fine-tuning zero_init.
 SCRATCH_C3 = dict(zero_init=False)
@@ -34,13 +34,11 @@ class C3CifarResNet(CifarResNet):
         return (self.features(x),)
 
 
-class _C3InFront(NewBlocksTrain):
-    """C3 in front of ``c3_stages`` of an mmpretrain ResNet (keys ``layerN.c3.*``)."""
+class _C3InFront(C3InFront):
+    """C3 in front of ``c3_stages`` of an mmpretrain ResNet (keys ``layerN.c3.*``), from
+    scratch by default (:data:`SCRATCH_C3`)."""
 
-    def _add_c3(self, c3_stages, c3_windows, c3_cfg) -> None:
-        put_c3_in_front(self, c3_stages, c3_windows, {**SCRATCH_C3, **(c3_cfg or {})},
-                        InitC3Block)
-        self._train_new_blocks()
+    c3_defaults = SCRATCH_C3
 
 
 @MODELS.register_module()
@@ -49,21 +47,11 @@ class C3ResNet(_C3InFront, ResNet):
     front of layer2, layer3, layer4) with ``c3_windows``; ``c3_cfg``: further C3Block options
     (zero_init defaults to False here: training from scratch, as the authors)."""
 
-    def __init__(self, c3_stages: Sequence[int] = (1, 2, 3), c3_windows: Sequence = (28, 14, 7),
-                 c3_cfg: Optional[dict] = None, **kwargs):
-        super().__init__(**kwargs)
-        self._add_c3(c3_stages, c3_windows, c3_cfg)
-
 
 @MODELS.register_module()
 class C3ResNetV1c(_C3InFront, ResNetV1c):
     """mmpretrain's ResNetV1c with C3 as :class:`C3ResNet`; converted with
     ``tools/convert_weights.py --to mmseg`` it loads into mmseg's ``C3ResNetV1c``."""
-
-    def __init__(self, c3_stages: Sequence[int] = (1, 2, 3), c3_windows: Sequence = (28, 14, 7),
-                 c3_cfg: Optional[dict] = None, **kwargs):
-        super().__init__(**kwargs)
-        self._add_c3(c3_stages, c3_windows, c3_cfg)
 
 
 class SEThenDropPath(nn.Module):

@@ -12,20 +12,18 @@
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
-
 from mmseg.models.backbones import ResNetV1c
 from mmseg.registry import MODELS
 
 from c3_dense.openmmlab.plugins import C3Plugin, SEPlugin
-from c3_dense.openmmlab.resnet import NewBlocksTrain, put_c3_in_front
+from c3_dense.openmmlab.resnet import C3InFront, SEPluginInBottlenecks
 
 MODELS.register_module(module=C3Plugin)
 MODELS.register_module(module=SEPlugin)
 
 
 @MODELS.register_module()
-class C3ResNetV1c(NewBlocksTrain, ResNetV1c):
+class C3ResNetV1c(C3InFront, ResNetV1c):
     """ResNetV1c with C3 blocks in front of stages ``c3_stages`` (0-based: 1, 2, 3 = in front of
     layer2, layer3, layer4), each through ``C3ResLayer`` (:mod:`c3_dense.openmmlab.resnet`;
     keys ``layerN.c3.*``).
@@ -37,24 +35,9 @@ class C3ResNetV1c(NewBlocksTrain, ResNetV1c):
             norm, final_relu, variant, zero_init — zero_init defaults to True here).
     """
 
-    def __init__(self, c3_stages: Sequence[int] = (1, 2, 3),
-                 c3_windows: Sequence = (28, 14, 7), c3_cfg: Optional[dict] = None, **kwargs):
-        super().__init__(**kwargs)
-        put_c3_in_front(self, c3_stages, c3_windows, c3_cfg, C3Plugin)
-        self._train_new_blocks()
+    c3_block = C3Plugin
 
 
 @MODELS.register_module()
-class SEResNetV1c(NewBlocksTrain, ResNetV1c):
+class SEResNetV1c(SEPluginInBottlenecks, ResNetV1c):
     """ResNetV1c with SE in every Bottleneck of ``se_stages`` (plugins after conv3)."""
-
-    def __init__(self, se_stages: Sequence[bool] = (True, True, True, True),
-                 se_cfg: Optional[dict] = None, plugins: Optional[list] = None, **kwargs):
-        depth = kwargs.get("depth")
-        if depth in (18, 34):
-            raise ValueError(f"SEResNetV1c needs Bottleneck blocks (depth 50, 101, 152), got "
-                             f"depth={depth}: mmseg's BasicBlock takes no plugins")
-        se = dict(cfg=dict(type="SEPlugin", **(se_cfg or {})), position="after_conv3",
-                  stages=tuple(bool(s) for s in se_stages))
-        super().__init__(plugins=list(plugins or []) + [se], **kwargs)
-        self._train_new_blocks()

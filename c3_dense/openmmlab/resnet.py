@@ -2,7 +2,7 @@
 ``num_stages``, ``frozen_stages``): the pieces both adapters' C3 backbones are made of."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch.nn as nn
 
@@ -86,3 +86,38 @@ def put_c3_in_front(backbone: nn.Module, stages: Sequence[int], windows: Sequenc
             raise C3OptionError(exc.argument, f"{key}: {exc}; fix it in the backbone's "
                                 "config") from None
         setattr(backbone, name, C3ResLayer(block, getattr(backbone, name)))
+
+
+class C3InFront(NewBlocksTrain):
+    """Mixin for an OpenMMLab ResNet (mmseg's, mmdet's, mmpretrain's): C3 blocks in front of
+    stages ``c3_stages`` (0-based: 1, 2, 3 = in front of layer2, layer3, layer4), one window
+    each from ``c3_windows``, further C3Block options in ``c3_cfg``; keys ``layerN.c3.*``.
+    A class sets ``c3_block`` (what builds a block) and ``c3_defaults`` (its options' defaults
+    over :data:`C3_DEFAULTS`)."""
+
+    c3_block: Callable[..., nn.Module] = InitC3Block
+    c3_defaults: dict = {}
+
+    def __init__(self, c3_stages: Sequence[int] = (1, 2, 3), c3_windows: Sequence = (28, 14, 7),
+                 c3_cfg: Optional[dict] = None, **kwargs):
+        super().__init__(**kwargs)
+        put_c3_in_front(self, c3_stages, c3_windows, {**self.c3_defaults, **(c3_cfg or {})},
+                        type(self).c3_block)
+        self._train_new_blocks()
+
+
+class SEPluginInBottlenecks(NewBlocksTrain):
+    """Mixin for an mmcv-style ResNet that takes ``plugins`` (mmseg's, mmdet's): SE in every
+    Bottleneck of ``se_stages`` (one flag per stage), a plugin after conv3 (``SEPlugin``,
+    options ``se_cfg``); keys ``layerN.i.se_plugin.*``."""
+
+    def __init__(self, se_stages: Sequence[bool] = (True, True, True, True),
+                 se_cfg: Optional[dict] = None, plugins: Optional[list] = None, **kwargs):
+        depth = kwargs.get("depth")
+        if depth in (18, 34):
+            raise ValueError(f"{type(self).__name__} needs Bottleneck blocks (depth 50, 101, "
+                             f"152), got depth={depth}: BasicBlock takes no plugins")
+        se = dict(cfg=dict(type="SEPlugin", **(se_cfg or {})), position="after_conv3",
+                  stages=tuple(bool(s) for s in se_stages))
+        super().__init__(plugins=list(plugins or []) + [se], **kwargs)
+        self._train_new_blocks()
