@@ -41,9 +41,9 @@ def test_every_config_of_the_checkout_is_found_by_name():
         model_zoo.get_config_file("PascalVOC12/faster_rcnn_R_50_FPN_c3.yaml")
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    base = tmp_path_factory.mktemp("installed")
+def wheel_and_fresh_venv(base):
+    """The package's wheel built from the checkout into ``base/wheels`` and a fresh venv at
+    ``base/venv`` (nothing installed yet): (wheel, venv folder, its python, its site-packages)."""
     wheels = base / "wheels"
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                             "--no-build-isolation", "-q", "-w", str(wheels), ROOT],
@@ -55,6 +55,13 @@ def installed(tmp_path_factory):
     python = str(env_dir / "bin" / "python")
     site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
+    return wheel, env_dir, python, site
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("installed")
+    wheel, env_dir, python, site = wheel_and_fresh_venv(base)
     # The frameworks from this venv; .pth files there are not run, so its editable
     # c3_dense stays invisible and only the wheel's is importable.
     with open(os.path.join(site, "frameworks.pth"), "w") as f:
@@ -229,18 +236,8 @@ def test_the_readme_s_install_for_wheel_users_gives_a_working_stack(tmp_path):
     machine without the index; tests reach none), then shipped configs train by name. torch,
     torchvision and numpy, the wheel's own requirements, are this venv's, seen through a path
     file (a second 5 GB CUDA build of torch would not fit a CI disk)."""
-    wheels = tmp_path / "wheels"
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                            "--no-build-isolation", "-q", "-w", str(wheels), ROOT],
-                           capture_output=True, text=True, cwd=str(tmp_path))
-    assert built.returncode == 0, built.stderr[-3000:]
-    wheel, = glob.glob(str(wheels / "c3_dense-*.whl"))
-    env_dir = tmp_path / "venv"
-    venv.create(str(env_dir), with_pip=True)
+    wheel, env_dir, python, site = wheel_and_fresh_venv(tmp_path)
     bin_dir = env_dir / "bin"
-    python = str(bin_dir / "python")
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
     base = tmp_path / "torch"
     base.mkdir()
     linked = _link_distributions(["torch", "torchvision", "numpy"], str(base))
