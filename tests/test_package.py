@@ -190,9 +190,9 @@ def test_the_setup_command_checks_every_part_and_installs_nothing_when_all_are_t
     for part in ("setuptools", "detectron2", "mmseg", "mmpretrain"):
         assert f"[setup] {part:<12} ok" in result.stdout
     assert "$ " not in result.stdout  # no pip call
-    bad = subprocess.run([sys.executable, "-m", "c3_dense", "setup", "--only", "mmdet"],
+    bad = subprocess.run([sys.executable, "-m", "c3_dense", "setup", "--only", "mmdet3d"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert bad.returncode == 2 and "invalid choice: 'mmdet'" in bad.stderr
+    assert bad.returncode == 2 and "invalid choice: 'mmdet3d'" in bad.stderr
 
 
 WHEELHOUSE = os.path.join(ROOT, ".venv", "wheelhouse")  # `make test` downloads it first
