@@ -1,8 +1,8 @@
 """Progress lines for steps that run long on a CPU: a count, the total and the time left,
-printed at most every ``C3_PROGRESS_SECONDS`` seconds (default 10; 0: at every step). The
-frameworks log training by iteration count, which on a CPU can leave a minute without a line;
-the hooks of the adapters (``c3_dense.detectron2.engine.ProgressHook``,
-``c3_dense.openmmlab.runner.ProgressHook``) add a line by time between theirs. Framework-free
+printed every ``C3_PROGRESS_SECONDS`` seconds (default 10; 0: at every step). The frameworks
+log training by iteration count, which on a CPU can leave a minute without a line; the hooks
+of the adapters (``c3_dense.detectron2.engine.ProgressHook``, ``ProgressEvaluator``,
+``c3_dense.openmmlab.runner.ProgressHook``) add lines by time besides theirs. Framework-free
 (the standard library only)."""
 from __future__ import annotations
 

@@ -421,10 +421,9 @@ def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: Optional[str
 
 
 class ProgressEvaluator(DatasetEvaluator):
-    """``evaluator`` with a line of images done, the total and the time left whenever
-    ``C3_PROGRESS_SECONDS`` (default 10) passed without one: detectron2's own "Inference done"
-    lines start only after its warm-up images (c3_dense.progress). Per process; only the main
-    process speaks."""
+    """``evaluator`` with a line of images done, the total and the time left every
+    ``C3_PROGRESS_SECONDS`` (default 10): detectron2's own "Inference done" lines start only
+    after its warm-up images (c3_dense.progress). Per process; only the main process speaks."""
 
     def __init__(self, evaluator: DatasetEvaluator, dataset_name: str):
         self.evaluator, self.dataset_name = evaluator, dataset_name
@@ -554,9 +553,9 @@ class Trainer(DefaultTrainer):
 
 
 class ProgressHook(HookBase):
-    """A line with the iteration, the total, the time left and the latest loss whenever
-    ``C3_PROGRESS_SECONDS`` (default 10) passed without one: detectron2 writes its metrics
-    every 20 iterations, more than a minute apart on a CPU (c3_dense.progress)."""
+    """A line with the iteration, the total, the time left and the latest loss every
+    ``C3_PROGRESS_SECONDS`` (default 10), besides detectron2's metrics, which it writes every
+    20 iterations, more than a minute apart on a CPU (c3_dense.progress)."""
 
     def before_train(self):
         self.pace = Pace(self.trainer.max_iter)
@@ -568,8 +567,9 @@ class ProgressHook(HookBase):
             return
         loss = self.trainer.storage.history("total_loss").latest() \
             if "total_loss" in self.trainer.storage.histories() else None
-        progress_logger.info("progress: iteration %d/%d, eta %s%s", done, self.trainer.max_iter,
-                    self.pace.eta(done), "" if loss is None else f", total_loss {loss:.4g}")
+        progress_logger.info("progress: iteration %d/%d, eta %s%s", done,
+                             self.trainer.max_iter, self.pace.eta(done),
+                             "" if loss is None else f", total_loss {loss:.4g}")
         self.pace.said()
 
 

@@ -35,8 +35,8 @@ class CheckpointRoomHook(Hook):
 
 class ProgressHook(Hook):
     """A line in mmengine's own form (``Iter(train) [k/N] eta: h:mm:ss``, the same for val and
-    test batches) whenever ``C3_PROGRESS_SECONDS`` (default 10) passed without one: mmengine's
-    LoggerHook logs every ``interval`` iterations, which on a CPU can be a minute apart
+    test batches) every ``C3_PROGRESS_SECONDS`` (default 10), besides mmengine's LoggerHook,
+    which logs every ``interval`` iterations, on a CPU possibly a minute apart
     (c3_dense.progress). Only the main process speaks."""
 
     priority = "BELOW_NORMAL"
@@ -44,8 +44,7 @@ class ProgressHook(Hook):
     def _tell(self, runner, pace: Pace, mode: str, done: int, total: int) -> None:
         if is_main_process() and pace.due() and done < total:
             runner.logger.info(f"Iter({mode}) [{done:>{len(str(total))}}/{total}]  eta: "
-                               f"{pace.eta(done)}  (progress line, every {pace.seconds:g} s "
-                               "without one)")
+                               f"{pace.eta(done)}  (progress, every {pace.seconds:g} s)")
             pace.said()
 
     def before_train(self, runner) -> None:
@@ -62,7 +61,7 @@ class ProgressHook(Hook):
         self._tell(runner, self.eval_pace, "val", batch_idx + 1, len(runner.val_dataloader))
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        if hasattr(self, "train_pace"):  # the validation's lines count for the training's
+        if hasattr(self, "train_pace"):  # the validation's lines count for the training's too
             self.train_pace.said()
 
     def before_test_epoch(self, runner) -> None:
