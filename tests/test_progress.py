@@ -95,3 +95,20 @@ def test_the_long_command_lines_say_how_far_they_are_throughout(tmp_path):
                   "--work-dir", "seg_eval", "--cfg-options", "test_dataloader.batch_size=1",
                   *roots], tmp_path)
     assert every_step(counts(r"Iter\(test\) \[\s*(\d+)/(\d+)\]  eta:", tested), batches)
+
+
+def test_classification_training_says_how_far_it_is_throughout(tmp_path):
+    pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
+    from c3_dense.data.cifar import write_cifar100_like
+    write_cifar100_like(str(tmp_path / "data"), train_per_class=1, test_per_class=1)
+    options = ["train_cfg.max_epochs=1", "train_dataloader.batch_size=25",
+               "val_dataloader.batch_size=25", "train_dataloader.num_workers=0",
+               "val_dataloader.num_workers=0", "test_dataloader.num_workers=0"]
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        options += [f"{loader}.dataset.data_root={tmp_path / 'data'}",
+                    f"{loader}.dataset.verify_md5=False"]
+    trained = run(["train_cls", "mmpretrain/cifar100/resnet20_1xb128-160e_cifar100_c3.py",
+                   "--work-dir", "cls", "--cfg-options", *options], tmp_path)
+    # an epoch of 100 images in batches of 25: the iterations, then the test set's batches
+    assert every_step(counts(r"Iter\(train\) \[\s*(\d+)/(\d+)\]  eta: \d+:\d\d:\d\d", trained), 4)
+    assert every_step(counts(r"Iter\(val\) \[\s*(\d+)/(\d+)\]  eta: \d+:\d\d:\d\d", trained), 4)

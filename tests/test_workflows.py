@@ -243,6 +243,13 @@ def test_pretrain_convert_finetune_evaluate_infer_export_segmentation(user):
                                                   (1, 3, 120, 88)], user / "seg.onnx")
 
 
+def _default_ctrl_c():
+    """In the child before it starts: SIGINT handled as a terminal's foreground job has it. A
+    test run started in the background by a shell (`make test &`) ignores SIGINT, and an
+    ignored signal stays ignored in every program it starts, Python included."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def killed_and_resumed(command, base, marker, final, key, env=None, sig=signal.SIGKILL):
     """Train uninterrupted (``base/whole``); train again (``base/killed``), stop it with ``sig``
     as soon as ``marker`` (or a later checkpoint before ``final``) is written there (named in
@@ -258,7 +265,7 @@ def killed_and_resumed(command, base, marker, final, key, env=None, sig=signal.S
     process = subprocess.Popen([sys.executable] + command(killed, []), cwd=str(base),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env=dict(os.environ, PYTHONWARNINGS="ignore", **(env or {})),
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_default_ctrl_c)
     deadline = time.time() + 300
     # Written means recorded in last_checkpoint (both frameworks write that file after the
     # checkpoint): the checkpoint file itself appears before it is complete, and a run killed
