@@ -19,12 +19,12 @@ from typing import List, Optional
 
 from .errors import UserInputError
 
-FRAMEWORKS = ("detectron2", "mmseg", "mmpretrain")
+FRAMEWORKS = ("detectron2", "mmdet", "mmseg", "mmpretrain")
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
 def configs_root() -> str:
-    """The folder holding ``detectron2/``, ``mmseg/`` and ``mmpretrain/`` configs."""
+    """The folder holding ``detectron2/``, ``mmdet/``, ``mmseg/`` and ``mmpretrain/`` configs."""
     for candidate in (os.path.join(_PACKAGE, ".mim", "configs"),        # a wheel
                       os.path.join(os.path.dirname(_PACKAGE), "configs")):  # a checkout
         if os.path.isdir(os.path.join(candidate, "detectron2")):

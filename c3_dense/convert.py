@@ -22,6 +22,10 @@ Outputs:
   ``stem.I.conv`` / ``stem.I.bn`` (mmpretrain's ConvModules) as mmseg's ``stem.3I`` /
   ``stem.3I+1`` and a block's SE as mmseg's ``se_plugin``.
 
+* mmdet (7×7-stem networks: mmdet's ResNet, as torchvision's): the backbone's keys as they are
+  (``conv1``, ``bn1``, ``layerN.i.*``, C3 as ``layerN.c3.*``), a block's SE as mmdet's
+  ``se_plugin`` (c3_dense.mmdet's ``SEResNet``).
+
 A block's SE is read from any of its places (torchvision ``bn3.se``, mmpretrain
 ``drop_path.se``, earlier versions' ``se``).
 
@@ -126,6 +130,7 @@ def to_detectron2(state: Mapping, source: str = "the checkpoint") -> Tensors:
 
 
 _DEEP_STEM = re.compile(r"^stem\.(\d)\.(conv|bn)\.(.*)$")
+_SE_IN_BLOCK = re.compile(r"^(layer\d\.\d+)\.se\.")  # a block's SE -> OpenMMLab's se_plugin
 
 
 def to_mmseg(state: Mapping, source: str = "the checkpoint") -> Tensors:
@@ -141,8 +146,20 @@ def to_mmseg(state: Mapping, source: str = "the checkpoint") -> Tensors:
             index = 3 * int(match.group(1)) + (0 if match.group(2) == "conv" else 1)
             out[f"stem.{index}.{match.group(3)}"] = value
         else:  # SE in a block is mmseg's after_conv3 SEPlugin
-            out[re.sub(r"^(layer\d\.\d+)\.se\.", r"\1.se_plugin.", key)] = value
+            out[_SE_IN_BLOCK.sub(r"\1.se_plugin.", key)] = value
     return out
+
+
+def to_mmdet(state: Mapping, source: str = "the checkpoint") -> Tensors:
+    """mmdet ResNet keys for a 7×7-stem backbone (see the module docstring)."""
+    if stem_kind(state) != "7x7":
+        raise UserInputError(f"{source} has a deep (ResNetV1c) stem; mmdet's ResNet (the "
+                             "Faster R-CNN configs' backbone) has the 7×7 stem: pretrain "
+                             "configs/mmpretrain/imagenet/resnet*_c3.py")
+    return {_SE_IN_BLOCK.sub(r"\1.se_plugin.", k): v for k, v in state.items()}
+
+
+TARGETS = {"detectron2": to_detectron2, "mmdet": to_mmdet, "mmseg": to_mmseg}
 
 
 # ------------------------------------------------------------------ what the weights saw

@@ -49,7 +49,7 @@ def describe(name: str) -> Dict[str, object]:
     variant = "c3" if "_c3" in file else "se" if "_se" in file else "plain"
     depth = re.search(r"(?:R_|r|resnet|resnetv1c)(\d+)", file)
     form = ("authors" if "c3-authors" in file else "paper") if variant == "c3" else None
-    task = {"detectron2": "detection", "mmseg": "segmentation",
+    task = {"detectron2": "detection", "mmdet": "detection", "mmseg": "segmentation",
             "mmpretrain": "classification"}[framework]
     data = ("coco" if "coco" in lower else "voc" if "voc" in lower or "pascal" in lower
             else "cityscapes" if "cityscapes" in lower else "cifar100" if "cifar" in lower
@@ -60,8 +60,8 @@ def describe(name: str) -> Dict[str, object]:
     paper = None
     deep = depth is not None and int(depth.group(1)) == 101
     reproduces = variant != "c3" or form == "authors"  # the classification tables' block
-    if task == "detection" and deep and data == "coco" or (
-            task == "detection" and deep and "PascalVOC07/" in rel):
+    voc07 = "PascalVOC07/" in rel or re.search(r"voc07(?!12)", file)  # VOC 2007 trainval
+    if task == "detection" and deep and (data == "coco" or voc07):
         paper = {"metric": "mAP (VOC 2007 test)" if data == "voc" else "AP (COCO)",
                  "value": _PAPER_DETECTION[data][variant],
                  "note": "the paper's; its backbone most likely ResNet-101"}
@@ -86,8 +86,8 @@ def describe(name: str) -> Dict[str, object]:
 
 def get_config(name: str, overrides=None):
     """The shipped config ``name`` built and checked by its framework: detectron2 a frozen
-    CfgNode with the MODEL.C3 / MODEL.SE keys (``overrides``: KEY VALUE words), mmseg and
-    mmpretrain an mmengine Config (``overrides``: a dict of --cfg-options)."""
+    CfgNode with the MODEL.C3 / MODEL.SE keys (``overrides``: KEY VALUE words), mmdet, mmseg
+    and mmpretrain an mmengine Config (``overrides``: a dict of --cfg-options)."""
     framework = describe(name)["framework"]
     path = get_config_file(name)
     if framework == "detectron2":

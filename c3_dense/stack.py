@@ -19,8 +19,8 @@ Facts it encodes (measured on the machines this project is built on):
   which setuptools 81 removed (torch brings 84): setuptools is pinned below 81, and at 77 or
   above, which torch 2.14 asks for (pip would upgrade an older one, as a fresh venv has, to
   the newest).
-* MMDetection (optional part, until c3_dense's mmdet wing lands) declares full mmcv: installed
-  without its declared dependencies, then its real ones;
+* MMDetection declares full mmcv: installed without its declared dependencies, then its real
+  ones (``c3_dense.openmmlab`` stands in for the ops Faster R-CNN needs);
 * OpenMMLab's ``mim`` (optional part): ``openmim`` declares ``opendatalab``, which pins old
   setuptools, tqdm, packaging and rich: installed without it (only ``mim download`` of data
   sets runs its ``odl`` command).
@@ -55,8 +55,8 @@ MIM_PIN = "openmim==0.3.9"
 MIM_DEPS = ["click", "colorama", "model-index", "pandas", "requests", "rich", "tabulate"]
 
 # What each part's import proves, and the modules a missing part shows up as.
-PARTS = ("setuptools", "detectron2", "mmseg", "mmpretrain")
-OPTIONAL_PARTS = ("mmdet", "mim")  # installed when asked for (--only mmdet)
+PARTS = ("setuptools", "detectron2", "mmseg", "mmpretrain", "mmdet")
+OPTIONAL_PARTS = ("mim",)  # installed when asked for (--only mim)
 READY = {
     # torch 2.14 asks for setuptools >= 77.0.3 (pip would otherwise upgrade an older one, a
     # fresh venv's, to one without pkg_resources); wheel for the editable install.

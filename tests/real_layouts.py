@@ -225,3 +225,40 @@ def write_mmseg_resnet_v1c(path, depth=50):
         model = MODELS.build(dict(type="ResNetV1c", depth=depth))
     torch.save(model.state_dict(), path)
     return model.state_dict()
+
+
+def write_torchvision_pth(path, depth=50):
+    """torchvision's ImageNet ResNet file as torch hub saves it (resnet50-0676ba61.pth: the
+    bare state dict, classifier ``fc.*`` included): what mmdet's configs load."""
+    import torch
+    import torchvision
+
+    state = getattr(torchvision.models, f"resnet{depth}")().state_dict()
+    torch.save(state, path)
+    return state
+
+
+def mmdet_small_options(config, size=(128, 96), batch=2):
+    """--cfg-options that shrink an mmdet config to tiny data: one epoch of ``batch`` images
+    (RepeatDataset once), every Resize to ``size``, no data-loader workers."""
+    from mmengine.config import Config
+
+    from c3_dense.openmmlab.engine import leaf_datasets
+
+    cfg = Config.fromfile(config)
+    options = [f"train_dataloader.batch_size={batch}", "val_dataloader.batch_size=1",
+               "test_dataloader.batch_size=1"]
+    if cfg.get("train_cfg", {}).get("type") == "IterBasedTrainLoop":
+        options += ["train_cfg.max_iters=2", "train_cfg.val_interval=2",
+                    "default_hooks.checkpoint.interval=2"]
+    else:
+        options += ["train_cfg.max_epochs=1"]
+    if cfg.train_dataloader.dataset.get("type") == "RepeatDataset":
+        options.append("train_dataloader.dataset.times=1")
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        options += [f"{loader}.num_workers=0", f"{loader}.persistent_workers=False"]
+    for _, ds, key in leaf_datasets(cfg):
+        for i, step in enumerate(ds.get("pipeline") or []):
+            if step.get("type") == "Resize":
+                options.append(f"{key}.pipeline.{i}.scale=({size[0]},{size[1]})")
+    return options

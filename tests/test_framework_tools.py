@@ -1,7 +1,8 @@
-"""The frameworks' own entry points on our configs, unchanged: mmseg's and mmpretrain's
-``tools/train.py`` and ``tools/test.py`` (their wheels ship them under ``.mim/tools``, where
-``mim train`` finds them), ``mmseg.apis.init_model`` / ``inference_model`` on the checkpoint
-mmseg's tool wrote, and detectron2's DefaultTrainer and DefaultPredictor with the two lines
+"""The frameworks' own entry points on our configs, unchanged: mmseg's, mmdet's and
+mmpretrain's ``tools/train.py`` and ``tools/test.py`` (their wheels ship them under
+``.mim/tools``, where ``mim train`` finds them), ``mmseg.apis.init_model`` /
+``inference_model`` and mmdet's ``DetInferencer`` on the checkpoints those tools wrote, and
+detectron2's DefaultTrainer and DefaultPredictor with the two lines
 the README shows (``import c3_dense.detectron2``, ``add_c3_config(cfg)``)."""
 import glob
 import json
@@ -97,6 +98,43 @@ def test_mmpretrains_own_train_and_test_tools(tmp_path):
                  tmp_path)
     assert tested.returncode == 0, tested.stderr[-3000:]
     assert "accuracy/top1" in tested.stdout + tested.stderr
+
+
+def test_mmdets_own_train_and_test_tools_then_its_det_inferencer(tmp_path):
+    pytest.importorskip("mmdet", reason="needs mmdet (make test installs it)")
+    # The demo config as shipped: data under datasets/c3_demo, custom_imports c3_dense.mmdet.
+    make_demo_dataset(str(tmp_path / "datasets" / "c3_demo"), splits={"train": 4, "test": 2})
+    config = model_zoo.get_config_file("mmdet/demo/faster-rcnn_r18_fpn_demo_c3.py")
+    trained = run([framework_tool("mmdet", "train.py"), config, "--work-dir", "run",
+                   "--cfg-options", "train_cfg.max_iters=2", "train_cfg.val_interval=2",
+                   "default_hooks.checkpoint.interval=2", "train_dataloader.batch_size=2"],
+                  tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    checkpoint = tmp_path / "run" / "iter_2.pth"
+    assert checkpoint.exists()
+    # mmdet's test.py imports mmcv.ops at its first line, before custom_imports: with
+    # mmcv-lite (no compiled ops) c3_dense.mmdet must come first, as the README shows.
+    tested = run(["-c", "import runpy, sys, c3_dense.mmdet; sys.argv = sys.argv[1:]; "
+                        "runpy.run_path(sys.argv[0], run_name='__main__')",
+                  framework_tool("mmdet", "test.py"), config, str(checkpoint), "--work-dir",
+                  "test"], tmp_path)
+    assert tested.returncode == 0, tested.stderr[-3000:]
+    assert "coco/bbox_mAP" in tested.stdout + tested.stderr
+    # mmdet's Python inferencer, as its docs show it (c3_dense.mmdet first where mmcv is
+    # mmcv-lite: the pure-PyTorch ops mmdet imports).
+    image = sorted(glob.glob(str(tmp_path / "datasets" / "c3_demo" / "VOC" / "JPEGImages" /
+                                 "*.jpg")))[0]
+    api = run(["-c", "import sys, c3_dense.mmdet; from mmdet.apis import DetInferencer; "
+                     "infer = DetInferencer(sys.argv[1], sys.argv[2], device='cpu'); "
+                     "out = infer(sys.argv[3], out_dir='shown', no_save_pred=False); "
+                     "p = out['predictions'][0]; "
+                     "print(type(infer.model.backbone).__name__, len(p['bboxes']), "
+                     "len(p['bboxes'][0]) if p['bboxes'] else 4)",
+               config, str(checkpoint), image], tmp_path)
+    assert api.returncode == 0, api.stderr[-3000:]
+    name, boxes, sides = api.stdout.split()[-3:]
+    assert name == "C3ResNet" and int(boxes) <= 20 and sides == "4", api.stdout
+    assert glob.glob(str(tmp_path / "shown" / "vis" / "*.jpg")), "no drawn image"
 
 
 DETECTRON2_USER_SCRIPT = """

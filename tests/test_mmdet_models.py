@@ -132,3 +132,33 @@ def test_without_mmdet_the_adapter_names_the_command_that_installs_it():
                             timeout=300)
     assert result.returncode != 0
     assert f"install it with: {sys.executable} -m c3_dense setup --only mmdet" in result.stderr
+
+
+@pytest.mark.parametrize("name", [n for n in __import__("c3_dense.model_zoo", fromlist=["x"])
+                                  .list_configs("mmdet")])
+def test_every_shipped_mmdet_config_builds_the_network_it_names(name):
+    """Each shipped mmdet config (mmdet's own base configs through ``mmdet::``): its detector
+    builds with the backbone its name says, the classes of its data, and local ImageNet
+    weights named as their source names them (no download)."""
+    from c3_dense import model_zoo
+    from c3_dense.mmdet.engine import build_model, load_config
+
+    info = model_zoo.describe(name)
+    cfg = load_config(model_zoo.get_config_file(name))
+    model = build_model(cfg, name)
+    backbone = model.backbone
+    assert type(backbone).__name__ == {"plain": "ResNet", "se": "SEResNet",
+                                       "c3": "C3ResNet"}[info["variant"]]
+    assert backbone.depth == info["depth"]
+    assert model.roi_head.bbox_head.num_classes == {"coco": 80, "voc": 20, "demo": 4}[info["data"]]
+    blocks = [m for m in backbone.modules() if isinstance(m, C3Block)]
+    assert len(blocks) == (3 if info["variant"] == "c3" else 0)
+    init = cfg.model.backbone.init_cfg
+    if info["data"] == "demo":
+        assert init is None  # from scratch
+    else:
+        file = init["checkpoint"]
+        assert init["type"] == "Pretrained" and file.startswith("weights/") and "://" not in file
+        assert (("_in1k" in name) == ("in1k_mmdet" in file)), file
+        assert file.endswith(f"resnet{info['depth']}-0676ba61.pth" if info["depth"] == 50
+                             else f"resnet{info['depth']}-63fe2227.pth") or "_in1k" in name

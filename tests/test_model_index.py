@@ -40,8 +40,10 @@ def test_the_model_index_loads_with_openmmlab_s_reader_and_says_only_what_is_kno
             assert value == info["paper"]["value"] and "the paper's" in meta["Results from"]
     coco = [m for m in index.models if m.name == "detectron2/coco-1x/faster_rcnn_r_101_fpn_c3"]
     assert coco[0].results[0].metrics == {"box AP": 34.8}
+    voc = [m for m in index.models if m.name == "mmdet/faster_rcnn/faster-rcnn_r101_fpn_1x_voc07_c3"]
+    assert voc[0].results[0].metrics == {"mAP": 75.6}
     with pytest.raises(UserInputError, match="unknown framework"):
-        model_zoo.metafile("mmdet")
+        model_zoo.metafile("mmdet3d")
 
 
 def _user_config(tmp_path, scope):
@@ -53,7 +55,7 @@ def _user_config(tmp_path, scope):
 def test_mim_s_scripts_run_the_config_s_own_command_line(tmp_path):
     pytest.importorskip("mmengine", reason="needs mmengine (make test installs it)")
     from c3_dense.cli import eval as evaluate
-    from c3_dense.cli import mim_tools, train_cls, train_det, train_seg
+    from c3_dense.cli import mim_tools, train_cls, train_det, train_mmdet, train_seg
 
     det = model_zoo.get_config_file("PascalVOC07/faster_rcnn_R_50_FPN_c3.yaml")
     seg = model_zoo.get_config_file("mmseg/demo/deeplabv2_r18-d8_demo_c3.py")
@@ -67,6 +69,11 @@ def test_mim_s_scripts_run_the_config_s_own_command_line(tmp_path):
     assert main is train_seg.main and args == [seg, "--launcher", "pytorch", "--work-dir", "w"]
     main, args = mim_tools._command([seg, "c.pth", "--launcher", "none"], testing=True)
     assert main is evaluate.main and args == ["seg", seg, "c.pth"]
+    mmdet = model_zoo.get_config_file("mmdet/demo/faster-rcnn_r18_fpn_demo_c3.py")
+    assert mim_tools._command([mmdet, "--work-dir", "w"], False) == (train_mmdet.main,
+                                                                     [mmdet, "--work-dir", "w"])
+    assert mim_tools._command([mmdet, "c.pth"], True) == (evaluate.main, ["mmdet", mmdet, "c.pth"])
+    assert mim_tools._command([_user_config(tmp_path, "mmdet"), "c.pth"], True)[1][0] == "mmdet"
     mine = _user_config(tmp_path, "mmpretrain")
     assert mim_tools._command([mine], testing=False)[0] is train_cls.main
     assert mim_tools._command([mine, "c.pth"], testing=True)[1][0] == "cls"
@@ -74,7 +81,7 @@ def test_mim_s_scripts_run_the_config_s_own_command_line(tmp_path):
             ([det, "--launcher", "slurm"], False, "detectron2 starts its own processes"),
             ([seg, "c.pth", "--launcher", "pytorch"], True, "one process"),
             ([seg, "--launcher", "none"], True, "needs CONFIG CHECKPOINT"),
-            ([_user_config(tmp_path, "mmdet")], False, "default_scope 'mmdet' is none of"),
+            ([_user_config(tmp_path, "mmdet3d")], False, "default_scope 'mmdet3d' is none of"),
             ([str(tmp_path / "absent.py")], False, "config not found")):
         with pytest.raises(UserInputError, match=message):
             mim_tools._command(argv, testing)

@@ -260,7 +260,7 @@ def test_the_readme_s_install_for_wheel_users_gives_a_working_stack(tmp_path):
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
     # setuptools: torch's requirement may already have brought the pinned one from the wheels.
     assert re.search(r"\[setup\] setuptools +(ok|installed)", setup.stdout), setup.stdout
-    for part in ("detectron2", "mmseg", "mmpretrain"):
+    for part in ("detectron2", "mmseg", "mmpretrain", "mmdet"):
         assert f"[setup] {part:<12} installed" in setup.stdout, setup.stdout
     where = run_in(env_dir, work, python, "-c",
                    "import c3_dense.openmmlab; c3_dense.openmmlab.prepare(); import json, detectron2, "
@@ -281,6 +281,14 @@ def test_the_readme_s_install_for_wheel_users_gives_a_working_stack(tmp_path):
                  DETECTRON2_DATASETS=str(data))
     assert det.returncode == 0, det.stderr[-3000:]
     assert (work / "det" / "model_final.pth").exists()
+    mmdet = run_in(env_dir, work, str(bin_dir / "c3-train-mmdet"),
+                   "mmdet/demo/faster-rcnn_r18_fpn_demo_c3.py", "--work-dir", "mmdet",
+                   "--cfg-options", "train_cfg.max_iters=1", "train_cfg.val_interval=1",
+                   "default_hooks.checkpoint.interval=1", "train_dataloader.batch_size=1",
+                   "val_dataloader=None", "val_cfg=None", "val_evaluator=None",
+                   DETECTRON2_DATASETS=str(data))
+    assert mmdet.returncode == 0, mmdet.stderr[-3000:]
+    assert (work / "mmdet" / "iter_1.pth").exists()
     # OpenMMLab's mim, installed the README's way, finds the package's model index and trains
     # and tests a config by its file name (through the wheel's .mim/tools).
     mim = run_in(env_dir, work, str(bin_dir / "c3-setup"), "--only", "mim", "--pip-options",

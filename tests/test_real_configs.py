@@ -1,6 +1,7 @@
 """The shipped VOC / COCO / Cityscapes configs as a user runs them: from a working folder that
 holds the data in its real layout (datasets/, data/) and the ImageNet weights in their real
-formats (weights/), two training iterations on tiny data, then the configs' own evaluation.
+formats (weights/), two training iterations on tiny data, then the configs' own evaluation
+(detectron2, MMDetection, mmseg).
 Only the schedule, batch size and image sizes are shrunk on the command line."""
 import json
 import os
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 D2 = os.path.join(ROOT, "configs", "detectron2")
 SEG = os.path.join(ROOT, "configs", "mmseg", "deeplabv2")
+MMDET = os.path.join(ROOT, "configs", "mmdet", "faster_rcnn")
 
 
 def run(args, cwd, env=None, timeout=900):
@@ -164,3 +166,82 @@ def test_cityscapes_c3_from_our_own_c3_checkpoint(seg_workdir, tmp_path):
     trained = torch.load(work_dir / "iter_1.pth", weights_only=False)["state_dict"]
     key = "backbone.layer4.c3.enc_fc1.weight"
     assert (trained[key] - model.state_dict()[key]).norm() < 0.5 * model.state_dict()[key].norm()
+
+
+# ------------------------------------------------------------------------------------ mmdet
+@pytest.fixture(scope="module")
+def mmdet_workdir(tmp_path_factory):
+    """mmdet's layout: data/VOCdevkit/VOC2007, VOC2012 and data/coco; torchvision's ImageNet
+    files under the names torch hub gives them."""
+    pytest.importorskip("mmdet", reason="needs mmdet (make test installs it)")
+    import c3_dense.mmdet  # noqa: F401  (the mmcv.ops stand-in, before mmdet is used)
+    work = tmp_path_factory.mktemp("mmdet_user")
+    voc = str(work / "data" / "VOCdevkit")
+    # Boxes of at least 32 pixels survive the VOC configs' bbox_min_size filter.
+    real_layouts.write_voc_detection(voc, 2007, {"trainval": 4, "test": 2}, size=(200, 240))
+    real_layouts.write_voc_detection(voc, 2012, {"trainval": 2}, size=(200, 240), seed=1)
+    real_layouts.write_coco(str(work / "data"), {"train": 4, "val": 2}, size=(200, 240))
+    (work / "weights").mkdir()
+    real_layouts.write_torchvision_pth(str(work / "weights" / "resnet50-0676ba61.pth"), 50)
+    real_layouts.write_torchvision_pth(str(work / "weights" / "resnet101-63fe2227.pth"), 101)
+    return work
+
+
+def train_mmdet(work, config, work_dir, *options):
+    return run([os.path.join(ROOT, "tools", "train_mmdet.py"), config, "--work-dir",
+                str(work_dir), "--cfg-options", *real_layouts.mmdet_small_options(config),
+                *options], work)
+
+
+@pytest.mark.parametrize("config,weights,metric", [
+    ("faster-rcnn_r101_fpn_1x_voc07_c3.py", "resnet101-63fe2227.pth", "pascal_voc/mAP"),
+    ("faster-rcnn_r50_fpn_1x_voc0712_se.py", "resnet50-0676ba61.pth", "pascal_voc/mAP"),
+])
+def test_real_mmdet_voc_configs_train_and_evaluate(mmdet_workdir, tmp_path, config, weights,
+                                                   metric):
+    work_dir = tmp_path / "run"
+    result = train_mmdet(mmdet_workdir, os.path.join(MMDET, config), work_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    logs = "\n".join(p.read_text() for p in work_dir.glob("*/*.log"))
+    assert metric in logs
+    state = torch.load(work_dir / "epoch_1.pth", weights_only=False)["state_dict"]
+    new = ".c3." if "_c3" in config else ".se_plugin."
+    assert any(k.startswith("backbone.") and new in k for k in state)
+    # frozen_stages=1 keeps the stem and layer1 as loaded: they must be the file's tensors.
+    imagenet = torch.load(mmdet_workdir / "weights" / weights, weights_only=True)
+    for key in ("conv1.weight", "layer1.0.conv2.weight"):
+        assert torch.equal(state[f"backbone.{key}"], imagenet[key]), key
+    trained, loaded = state["backbone.layer3.1.conv2.weight"], imagenet["layer3.1.conv2.weight"]
+    assert 0 < (trained - loaded).norm() < 0.25 * loaded.norm()  # trained from it
+
+
+def test_real_mmdet_coco_config_evaluates_as_pycocotools_scores_its_predictions(mmdet_workdir,
+                                                                               tmp_path):
+    """COCO R-50 C3 from torchvision's file: train, then eval.py mmdet (mmdet's CocoMetric);
+    the predictions it keeps, scored by pycocotools itself, give the same numbers."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    config = os.path.join(MMDET, "faster-rcnn_r50_fpn_1x_coco_c3.py")
+    work_dir = tmp_path / "coco"
+    result = train_mmdet(mmdet_workdir, config, work_dir, "train_cfg.val_interval=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = work_dir / "epoch_1.pth"
+    options = [o for o in real_layouts.mmdet_small_options(config) if "test_dataloader" in o]
+    result = run([os.path.join(ROOT, "tools", "eval.py"), "mmdet", config, str(checkpoint),
+                  "--work-dir", str(tmp_path / "eval"), "--cfg-options", *options,
+                  "model.test_cfg.rcnn.score_thr=0.0"], mmdet_workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((work_dir / "epoch_1_eval.json").read_text())
+    predictions = metrics["predictions"]
+    assert predictions == str(work_dir / "epoch_1_eval.bbox.json")
+    annotations = mmdet_workdir / "data" / "coco" / "annotations" / "instances_val2017.json"
+    truth = COCO(str(annotations))
+    found = json.loads(open(predictions).read())
+    assert found and {d["category_id"] for d in found} <= set(truth.getCatIds())
+    assert {d["image_id"] for d in found} <= set(truth.getImgIds())
+    scorer = COCOeval(truth, truth.loadRes(predictions), "bbox")
+    scorer.evaluate(), scorer.accumulate(), scorer.summarize()
+    names = ["bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m", "bbox_mAP_l"]
+    for i, name in enumerate(names):  # CocoMetric reports them to 3 decimals
+        assert abs(metrics["metrics"][f"coco/{name}"] - scorer.stats[i]) < 5.1e-4, name

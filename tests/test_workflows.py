@@ -1,13 +1,14 @@
 """The chains a user runs across our tools, each step fed the previous step's real files:
 
 * the paper's protocol: train_cls.py (C3 ResNet / ResNetV1c on an ImageNet-layout folder
-  tree) -> eval.py cls -> convert_weights.py -> train_det.py / train_seg.py fine-tuning with
-  the shipped ``_in1k-c3`` configs (every C3 tensor loaded) -> eval.py det / seg -> infer.py on
-  photographs -> export of the trained model (jit.trace and ONNX) run at other sizes;
+  tree) -> eval.py cls -> convert_weights.py -> train_det.py / train_mmdet.py / train_seg.py
+  fine-tuning with the shipped ``_in1k-c3`` configs (every C3 tensor loaded) -> eval.py det /
+  mmdet / seg -> infer.py (mmdet: its DetInferencer) on photographs -> export of the trained
+  model (jit.trace and ONNX) run at other sizes;
 * train_cls.py and train_det.py stopped by Ctrl-C (SIGINT to the process group) and
-  train_seg.py killed with SIGKILL mid-run -> the resume command the interrupted run printed
-  (``--resume`` after SIGKILL) -> the uninterrupted run's weights, bit for bit -> eval.py ->
-  infer.py.
+  train_seg.py and train_mmdet.py killed with SIGKILL mid-run -> the resume command the
+  interrupted run printed (``--resume`` after SIGKILL) -> the uninterrupted run's weights, bit
+  for bit -> eval.py -> infer.py.
 
 Everything runs in a folder laid out as a user's (data/, datasets/, weights/, work_dirs/),
 with the commands of the README's "Pretraining with C3" section; only the schedule, batch
@@ -103,8 +104,14 @@ def close_to(trained, start, what):
     assert (trained - start).norm() < 0.25 * start.norm(), what
 
 
-def test_pretrain_convert_finetune_evaluate_infer_export_detection(user):
-    checkpoint, classifier = pretrain(user, "resnet50_8xb64-90e_in1k_c3.py")
+@pytest.fixture(scope="module")
+def c3_resnet50(user):
+    """Step 1 once for both detection chains: the C3 ResNet-50 classifier and its content."""
+    return pretrain(user, "resnet50_8xb64-90e_in1k_c3.py")
+
+
+def test_pretrain_convert_finetune_evaluate_infer_export_detection(user, c3_resnet50):
+    checkpoint, classifier = c3_resnet50
     # The Runner's own checkpoint (message hub, numpy meta) converts as it is.
     weights = user / "weights" / "c3_resnet50_in1k_d2.pkl"
     run([os.path.join(TOOLS, "convert_weights.py"), str(checkpoint), str(weights),
@@ -177,7 +184,8 @@ def check_exports(module, export_shape, shapes, path, adapter_class=None):
         x = torch.randn(*shape)
         with torch.no_grad():
             eager = module(x)
-        eager = list(eager.values()) if isinstance(eager, dict) else [eager]
+        eager = (list(eager.values()) if isinstance(eager, dict) else list(eager)
+                 if isinstance(eager, (tuple, list)) else [eager])
         got_traced = traced(x)
         got_traced = list(got_traced) if isinstance(got_traced, (tuple, list)) else [got_traced]
         got_onnx = session.run(None, {"x": x.numpy()})
@@ -186,6 +194,66 @@ def check_exports(module, export_shape, shapes, path, adapter_class=None):
             scale = want.abs().max().item() + 1e-6
             assert (by_trace - want).abs().max().item() < 1e-4 * scale, shape
             assert np.abs(by_onnx - want.numpy()).max() < 1e-4 * scale, shape
+
+
+MMDET_INFER = """
+import json, sys, c3_dense.mmdet
+from mmdet.apis import DetInferencer
+infer = DetInferencer(sys.argv[1], sys.argv[2], device="cpu")
+out = infer(sys.argv[3], out_dir=sys.argv[4], no_save_pred=False)
+print(json.dumps([len(p["bboxes"]) for p in out["predictions"]]))
+"""
+
+
+def test_pretrain_convert_finetune_evaluate_infer_export_mmdet(user, c3_resnet50, tmp_path):
+    """The same chain in MMDetection: the classifier converted --to mmdet, fine-tuned by the
+    shipped COCO ``_c3_in1k-c3`` config (data/coco, mmdet's layout: a link to the COCO tree),
+    evaluated with mmdet's CocoMetric, run on photographs by mmdet's DetInferencer, its
+    backbone exported."""
+    pytest.importorskip("mmdet", reason="needs mmdet (make test installs it)")
+    checkpoint, classifier = c3_resnet50
+    config = os.path.join(CONFIGS, "mmdet", "faster_rcnn",
+                          "faster-rcnn_r50_fpn_1x_coco_c3_in1k-c3.py")
+    run([os.path.join(TOOLS, "convert_weights.py"), str(checkpoint),
+         str(user / "weights" / "c3_resnet50_in1k_mmdet.pth"), "--to", "mmdet", "--config",
+         config], user)
+    if not (user / "data" / "coco").exists():
+        os.symlink(user / "datasets" / "coco", user / "data" / "coco")
+    small = real_layouts.mmdet_small_options(config) + ["train_cfg.val_interval=2"]
+    for options, expected in (
+            (["model.backbone.c3_windows=[14,7,4]"], "model.backbone.c3_windows=[28,14,7]"),
+            ([f"model.backbone.init_cfg.checkpoint={checkpoint}"],
+             "a whole model's checkpoint")):
+        error = refused([os.path.join(TOOLS, "train_mmdet.py"), config, "--work-dir",
+                         str(tmp_path / "refused"), "--cfg-options", *small, *options], user)
+        assert expected in error, error
+    work_dir = tmp_path / "coco_c3_in1k"
+    run([os.path.join(TOOLS, "train_mmdet.py"), config, "--work-dir", str(work_dir),
+         "--cfg-options", *small], user)
+    state = load_torch_file(work_dir / "epoch_1.pth")["state_dict"]
+    for key in ("layer2.c3.enc_fc1.weight", "layer4.c3.dec_fc2.weight", "layer3.5.conv2.weight"):
+        close_to(state[f"backbone.{key}"], classifier["state_dict"][f"backbone.{key}"], key)
+
+    evaluated = tmp_path / "coco_eval.json"
+    result = run([os.path.join(TOOLS, "eval.py"), "mmdet", config, str(work_dir / "epoch_1.pth"),
+                  "--work-dir", str(tmp_path / "eval"), "--out", str(evaluated),
+                  "--cfg-options", *[o for o in small if o.startswith("test_")]], user)
+    assert "bbox_mAP" in result.stdout
+    assert "coco/bbox_mAP_50" in json.loads(evaluated.read_text())["metrics"]
+
+    drawn = tmp_path / "det_photos"
+    shown = run(["-c", MMDET_INFER, config, str(work_dir / "epoch_1.pth"),
+                 str(user / "photos"), str(drawn)], user)
+    assert len(json.loads(shown.stdout.strip().splitlines()[-1])) == 3
+    assert len(list((drawn / "vis").glob("*.jpg"))) == 3
+
+    # Export the fine-tuned backbone (where C3 runs): traced and ONNX at one size, equal to
+    # eager at three others (no map side a multiple of its window).
+    from c3_dense.mmdet.engine import build_model, load_config
+    model = build_model(load_config(config, {"model.backbone.init_cfg": None}), config).eval()
+    model.load_state_dict(state)
+    check_exports(model.backbone, (1, 3, 64, 96), [(1, 3, 96, 128), (2, 3, 160, 96),
+                                                   (1, 3, 224, 288)], tmp_path / "mmdet.onnx")
 
 
 def test_pretrain_convert_finetune_evaluate_infer_export_segmentation(user):
@@ -356,6 +424,20 @@ def test_a_killed_segmentor_resumes_to_the_uninterrupted_result_then_evaluates_a
     run([os.path.join(TOOLS, "infer.py"), "seg", config, str(final),
          str(voc / "JPEGImages" / "test_00000.jpg"), "--out", str(tmp_path / "drawn")], tmp_path)
     assert (tmp_path / "drawn" / "test_00000_labels.png").exists()
+
+
+def test_an_mmdet_detector_killed_resumes_to_the_uninterrupted_result(demo_data, tmp_path):
+    pytest.importorskip("mmdet", reason="needs mmdet (make test installs it)")
+    config = os.path.join(CONFIGS, "mmdet", "demo", "faster-rcnn_r18_fpn_demo_c3.py")
+    # The shuffled order of the images: what a resumed run must draw again.
+    options = ["--cfg-options", "train_cfg.max_iters=6", "train_cfg.val_interval=100",
+               "default_hooks.checkpoint.interval=2", "param_scheduler.0.end=2",
+               "train_dataloader.batch_size=2"]
+    train = [os.path.join(TOOLS, "train_mmdet.py"), config]
+    killed_and_resumed(
+        lambda folder, flags: train + ["--work-dir", str(folder)] + flags + options, tmp_path,
+        "iter_2.pth", "iter_6.pth", "state_dict",
+        env={"DETECTRON2_DATASETS": str(demo_data)})
 
 
 def test_a_classification_run_stopped_by_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path):

@@ -10,6 +10,6 @@ import warnings
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated",
                         category=FutureWarning)
 
-TOOLS = ("train_det", "train_seg", "train_cls", "eval", "infer", "visualize", "diversity",
-         "complexity", "convert_weights", "paper_table", "make_demo_data", "demo", "setup",
-         "configs")
+TOOLS = ("train_det", "train_seg", "train_cls", "train_mmdet", "eval", "infer", "visualize",
+         "diversity", "complexity", "convert_weights", "paper_table", "make_demo_data", "demo",
+         "setup", "configs")

@@ -1,14 +1,17 @@
 """Turn a classification checkpoint (plain or C3 ResNet: trained with tools/train_cls.py,
-torchvision's, or c3_dense.models') into a detectron2 or an mmseg backbone checkpoint.
+torchvision's, or c3_dense.models') into a detectron2, an mmdet or an mmseg backbone checkpoint.
 
     python tools/convert_weights.py work_dirs/resnet101_8xb64-90e_in1k_c3/epoch_90.pth \
         weights/c3_resnet101_d2.pkl --to detectron2
+    python tools/convert_weights.py work_dirs/resnet101_8xb64-90e_in1k_c3/epoch_90.pth \
+        weights/c3_resnet101_mmdet.pth --to mmdet
     python tools/convert_weights.py work_dirs/resnetv1c101_8xb64-90e_in1k_c3/epoch_90.pth \
         weights/c3_resnetv1c101.pth --to mmseg
 
 detectron2 gets a ``.pkl`` as its own torchvision converter writes (fine-tune with
-``MODEL.WEIGHTS FILE MODEL.RESNETS.STRIDE_IN_1X1 False MODEL.C3.ZERO_INIT False``); mmseg a
-``.pth`` state dict (``--cfg-options model.pretrained=FILE``). The C3 blocks' weights are kept.
+``MODEL.WEIGHTS FILE MODEL.RESNETS.STRIDE_IN_1X1 False MODEL.C3.ZERO_INIT False``); mmdet and
+mmseg a ``.pth`` state dict (``--cfg-options model.backbone.init_cfg.checkpoint=FILE``,
+``model.pretrained=FILE``). The C3 blocks' weights are kept.
 An existing output file is not overwritten without ``--overwrite``.
 """
 from __future__ import annotations
@@ -49,16 +52,18 @@ def check_target_config(to: str, config: str, record, source: str) -> None:
         from c3_dense.detectron2.engine import check_pretraining, setup_cfg
         check_pretraining(setup_cfg(config), record, source)
     else:
-        from c3_dense.mmseg.engine import load_config
+        from importlib import import_module
+
         from c3_dense.openmmlab.engine import check_pretraining
+        load_config = import_module(f"c3_dense.{to}.engine").load_config
         check_pretraining(load_config(config), record, source)
 
 
 def main(argv=None) -> int:
     ap = CliParser(description=summary(__doc__))
     ap.add_argument("checkpoint", help="classification checkpoint (.pth, or a .pkl of arrays)")
-    ap.add_argument("out", help="output file (.pkl for detectron2, .pth for mmseg)")
-    ap.add_argument("--to", required=True, choices=["detectron2", "mmseg"])
+    ap.add_argument("out", help="output file (.pkl for detectron2, .pth for mmdet and mmseg)")
+    ap.add_argument("--to", required=True, choices=["detectron2", "mmdet", "mmseg"])
     ap.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     ap.add_argument("--config", help="the fine-tuning config the weights are for: refused now "
                                      "if it feeds them other input or another C3 block")
@@ -67,8 +72,7 @@ def main(argv=None) -> int:
         args = ap.parse_args(argv)
         import torch
 
-        from c3_dense.convert import (backbone_state, form_of, pretraining_record,
-                                      to_detectron2, to_mmseg)
+        from c3_dense.convert import TARGETS, backbone_state, form_of, pretraining_record
         from c3_dense.files import write_whole
         from c3_dense.weights import read_weights_file, torch_bytes
 
@@ -90,8 +94,7 @@ def main(argv=None) -> int:
             check_target_config(args.to, args.config, record, args.checkpoint)
         state = backbone_state(checkpoint, args.checkpoint)
         state = {k: torch.as_tensor(v) for k, v in state.items()}
-        convert = to_detectron2 if args.to == "detectron2" else to_mmseg
-        converted = convert(state, args.checkpoint)
+        converted = TARGETS[args.to](state, args.checkpoint)
         c3 = sorted({k.split(".c3.")[0] for k in converted if ".c3." in k})
         if args.to == "detectron2":
             data = pickle.dumps({"model": {k: v.numpy() for k, v in converted.items()},
@@ -100,7 +103,8 @@ def main(argv=None) -> int:
             hint = " ".join(f"{k} {v}" for k, v in detectron2_options(args.out, record, bool(c3)))
         else:
             data = torch_bytes({"state_dict": converted, "meta": {"pretraining": record}})
-            hint = f"--cfg-options model.pretrained={args.out}"
+            hint = "--cfg-options " + ("model.pretrained=" if args.to == "mmseg" else
+                                       "model.backbone.init_cfg.checkpoint=") + args.out
         # Written whole or not at all: a full disk leaves neither a half file nor a .part.
         write_whole(args.out, data, "free space on that disk or write the output elsewhere")
         print(f"wrote {len(converted)} tensors to {args.out} (C3 blocks: "

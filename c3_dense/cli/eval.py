@@ -1,13 +1,16 @@
-"""Evaluate a trained model: mAP for detection (detectron2), mIoU for segmentation (mmseg),
-top-1 / top-5 for classification (mmpretrain).
+"""Evaluate a trained model: mAP for detection (detectron2 or MMDetection), mIoU for
+segmentation (mmseg), top-1 / top-5 for classification (mmpretrain).
 
     python tools/eval.py det --config-file CFG --weights CKPT [KEY VALUE ...]
     python tools/eval.py det --config-file CFG --predictions coco_instances_results.json
+    python tools/eval.py mmdet CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
     python tools/eval.py seg CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
     python tools/eval.py cls CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
 
-det prints AP, AP50, AP75 (and COCO's APs/APm/APl) per test set, seg aAcc, mIoU, mAcc and
-the per-class table, cls top-1 and top-5; each writes them as JSON to --out, by default beside
+det prints AP, AP50, AP75 (and COCO's APs/APm/APl) per test set, mmdet the config's own
+metric (CocoMetric's bbox_mAP..., whose predictions it keeps beside the metrics as
+``<name>_eval.bbox.json``; VOCMetric's mAP), seg aAcc, mIoU, mAcc and the per-class table, cls
+top-1 and top-5; each writes them as JSON to --out, by default beside
 the file evaluated, named after it (``model_final.pth`` → ``model_final_eval.json``; with
 --predictions, beside the predictions file).
 """
@@ -72,6 +75,18 @@ def run_det(args) -> None:
     print(f"metrics written to {path}")
 
 
+def run_mmdet(args) -> None:
+    from c3_dense.mmdet.engine import evaluate_checkpoint, format_det_metrics
+
+    metrics, path = evaluate_checkpoint(args.config, args.checkpoint, work_dir=args.work_dir,
+                                        cfg_options=args.cfg_options,
+                                        out=checked_out(args, args.checkpoint))
+    print(format_det_metrics(metrics))
+    if metrics.get("predictions"):
+        print(f"predictions written to {metrics['predictions']}")
+    print(f"metrics written to {path}")
+
+
 def run_seg(args) -> None:
     from c3_dense.mmseg.engine import evaluate_checkpoint, format_seg_metrics
 
@@ -107,7 +122,8 @@ def main(argv=None) -> int:
         from mmengine.config import DictAction
     except ImportError:  # detection-only installs: seg/cls then fail with a clear message
         DictAction = None
-    for task, what in (("seg", "segmentation mIoU (mmseg config)"),
+    for task, what in (("mmdet", "detection mAP (MMDetection config)"),
+                       ("seg", "segmentation mIoU (mmseg config)"),
                        ("cls", "classification top-1/top-5 (mmpretrain config)")):
         parser = sub.add_parser(task, help=what)
         parser.add_argument("config")
@@ -121,7 +137,7 @@ def main(argv=None) -> int:
         args = ap.parse_args(argv)
         if args.out:  # before a long evaluation, not after it (again with the file evaluated)
             check_output_file(args.out, "--out")
-        {"det": run_det, "seg": run_seg, "cls": run_cls}[args.task](args)
+        {"det": run_det, "mmdet": run_mmdet, "seg": run_seg, "cls": run_cls}[args.task](args)
 
     return run_cli(body)
 

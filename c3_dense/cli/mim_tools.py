@@ -2,7 +2,8 @@
 test c3_dense CONFIG --checkpoint FILE [ARGS]`` call the installed package's
 ``.mim/tools/train.py`` / ``test.py``, which call :func:`train` / :func:`test` here: the
 config's own command line (detectron2 ``.yaml`` -> train_det / eval det; an mmseg or mmpretrain
-config -> train_seg / train_cls / eval seg / eval cls), picked by where the config lies among
+config -> train_mmdet / train_seg / train_cls / eval mmdet / seg / cls), picked by where the
+config lies among
 the shipped ones or, for a config of your own, by its ``default_scope``.
 
 mim passes ``--launcher none`` (or ``pytorch`` / ``slurm`` for several GPUs); the OpenMMLab
@@ -21,11 +22,13 @@ from typing import List, Optional, Sequence, Tuple
 
 from c3_dense.errors import UserInputError, run_cli
 
-SCOPES = {"mmseg": "mmseg", "mmpretrain": "mmpretrain"}  # default_scope -> framework
+# default_scope -> framework
+SCOPES = {"mmdet": "mmdet", "mmseg": "mmseg", "mmpretrain": "mmpretrain"}
 
 
 def framework_of(config: str) -> str:
-    """detectron2, mmseg or mmpretrain: the shipped config's folder, else the file's kind."""
+    """detectron2, mmdet, mmseg or mmpretrain: the shipped config's folder, else the file's
+    kind."""
     from c3_dense.config_files import FRAMEWORKS, configs_root
 
     path = os.path.realpath(config)
@@ -44,7 +47,7 @@ def framework_of(config: str) -> str:
     scope = Config.fromfile(path).get("default_scope")
     if scope not in SCOPES:
         raise UserInputError(f"{config}: default_scope {scope!r} is none of "
-                             f"{', '.join(SCOPES)}; c3_dense trains mmseg and mmpretrain "
+                             f"{', '.join(SCOPES)}; c3_dense trains mmdet, mmseg and mmpretrain "
                              "configs (and detectron2 .yaml ones)")
     return SCOPES[scope]
 
@@ -96,9 +99,10 @@ def _command(argv: List[str], testing: bool):
         if launcher not in (None, "none"):
             raise UserInputError(f"--launcher {launcher}: evaluation runs in one process "
                                  "here; drop it")
-        return evaluate.main, [{"mmseg": "seg", "mmpretrain": "cls"}[framework], config,
-                               checkpoint, *rest]
-    module = {"mmseg": "train_seg", "mmpretrain": "train_cls"}[framework]
+        task = {"mmdet": "mmdet", "mmseg": "seg", "mmpretrain": "cls"}[framework]
+        return evaluate.main, [task, config, checkpoint, *rest]
+    module = {"mmdet": "train_mmdet", "mmseg": "train_seg",
+              "mmpretrain": "train_cls"}[framework]
     return __import__(f"c3_dense.cli.{module}", fromlist=["main"]).main, [config, *rest]
 
 

@@ -1,8 +1,9 @@
 """Install the frameworks c3_dense runs on into this Python environment: detectron2, mmseg
-(mmengine, mmcv-lite or your full mmcv) and mmpretrain, with setuptools kept below 81.
+(mmengine, mmcv-lite or your full mmcv), mmpretrain and mmdet, with setuptools kept below 81.
 
     c3-setup                                 # everything that is missing
-    c3-setup --only detectron2               # one part (setuptools, detectron2, mmseg, mmpretrain)
+    c3-setup --only detectron2               # one part (setuptools, detectron2, mmseg,
+                                             #   mmpretrain, mmdet)
     c3-setup --only mim                      # OpenMMLab's mim (search / train / test c3_dense)
     c3-setup --pip-options "--no-index --find-links /wheels"   # a machine without the index
     c3-setup --download /wheels              # ... whose wheels, fetched on one with it

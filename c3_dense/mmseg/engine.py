@@ -13,7 +13,8 @@ from c3_dense.errors import UserInputError
 from c3_dense.openmmlab import engine as runner_engine
 from c3_dense.records import metrics_path
 from c3_dense.openmmlab.engine import (  # noqa: F401  (the checkpoint checks: for inference.py)
-    check_checkpoint_fits, check_schedule, check_top_level, checkpoint_state_dict)
+    check_checkpoint_fits, check_schedule, check_top_level, checkpoint_state_dict,
+    leaf_datasets)
 
 # Top-level keys of mmseg configs beyond the Runner's.
 SEG_KEYS = {"crop_size", "img_ratios"}
@@ -37,24 +38,6 @@ def build_model(cfg, source: str = "the config"):
     from mmseg.registry import MODELS
 
     return runner_engine.build_in_scope(cfg, source, MODELS, "mmseg")
-
-
-def _datasets(cfg) -> Iterator[Tuple[str, dict]]:
-    """(loader name, dataset cfg) for every leaf data set (through Concat/Repeat wrappers)."""
-    def leaves(ds):
-        if ds is None:
-            return
-        if "datasets" in ds:
-            for sub in ds["datasets"]:
-                yield from leaves(sub)
-        elif "dataset" in ds:
-            yield from leaves(ds["dataset"])
-        else:
-            yield ds
-    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        if cfg.get(loader):
-            for ds in leaves(cfg[loader].get("dataset")):
-                yield loader, ds
 
 
 def _dataset_classes(ds: dict) -> Optional[List[str]]:
@@ -81,7 +64,7 @@ def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader"
     check_top_level(cfg, source, SEG_KEYS)
     heads = cfg.model.get("decode_head")
     heads = heads if isinstance(heads, list) else [heads] if heads else []
-    for loader, ds in _datasets(cfg):
+    for loader, ds, key in leaf_datasets(cfg):
         if loader not in loaders:
             continue
         classes = _dataset_classes(ds)
@@ -102,7 +85,7 @@ def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader"
             if path and not os.path.exists(path):
                 hint = DEMO_HINT if "c3_demo" in path else (
                     "put the data set there in mmseg's layout, or point data_root to it with "
-                    f"--cfg-options {loader}.dataset.data_root=DIR")
+                    f"--cfg-options {key}.data_root=DIR")
                 raise UserInputError(f"{loader}: {path} does not exist; {hint}")
         if ds.get("ann_file"):
             ann = os.path.join(root, ds["ann_file"])

@@ -9,7 +9,7 @@ import copy
 import difflib
 import inspect
 import os
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -145,6 +145,26 @@ def check_top_level(cfg, source: str, extra: Iterable[str] = ()) -> None:
         if close:
             raise UserInputError(f"config key {key!r} in {source} is unknown; did you mean "
                                  f"{close[0]!r}?")
+
+
+def leaf_datasets(cfg) -> Iterator[Tuple[str, dict, str]]:
+    """(loader name, data set cfg, its key for --cfg-options) for every leaf data set of the
+    config's loaders, through Concat/Repeat wrappers (``train_dataloader.dataset.dataset``,
+    ``...datasets.1``)."""
+    def leaves(ds, key):
+        if ds is None:
+            return
+        if "datasets" in ds:
+            for i, sub in enumerate(ds["datasets"]):
+                yield from leaves(sub, f"{key}.datasets.{i}")
+        elif "dataset" in ds:
+            yield from leaves(ds["dataset"], f"{key}.dataset")
+        else:
+            yield ds, key
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        if cfg.get(loader):
+            for ds, key in leaves(cfg[loader].get("dataset"), f"{loader}.dataset"):
+                yield loader, ds, key
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -284,7 +304,10 @@ def check_pretrained_fits(model, cfg) -> None:
     elif any(k.startswith("backbone.") for k in state):
         raise UserInputError(f"pretrained weights {path} are a whole model's checkpoint (keys "
                              "backbone.*), not a backbone's; convert a classifier with "
-                             "tools/convert_weights.py CKPT OUT.pth --to mmseg")
+                             "tools/convert_weights.py CKPT OUT.pth --to "
+                             + ("mmdet" if cfg.get("default_scope") == "mmdet" else "mmseg"))
+    if not hasattr(backbone, "fc"):  # a classifier's own head (torchvision's file has it)
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     problem = _misfit(backbone.state_dict(), state, True, "use the config that matches the "
                       "weights (depth, stem, _c3/_se, C3 options)")
     if problem:

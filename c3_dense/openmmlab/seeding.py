@@ -15,7 +15,14 @@ Here every epoch's randomness is a function of (seed, epoch, rank) alone:
   leaves those seeds as they are (mmengine's default worker init would reset every worker to
   the same seed each epoch, repeating the epoch's augmentations).
 
-The mmpretrain runtime base (``configs/mmpretrain/_base_/runtime.py``) turns both on.
+The mmpretrain runtime base (``configs/mmpretrain/_base_/runtime.py``) and the mmdet configs
+turn both on.
+
+Iteration-based training resumes mid-stream: :class:`IterSeedHook` seeds the generators before
+every training iteration from (seed, iteration, rank), so what a model draws inside an
+iteration (a detector's RPN and RoI samplers) is the same in a resumed run. (mmengine
+replays a resumed run's skipped batches through the data pipeline, so random augmentations
+in the main process are not replayed exactly; the demo configs have none.)
 """
 from __future__ import annotations
 
@@ -38,6 +45,20 @@ class EpochSeedHook(Hook):
 
     def before_train_epoch(self, runner) -> None:
         seed = mixed_seed(runner.seed, runner.epoch, get_rank())
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+
+@HOOKS.register_module()
+class IterSeedHook(Hook):
+    """Seeds the random generators before every training iteration from (seed, iteration,
+    rank), so that an iteration samples the same whether the run was resumed or not."""
+
+    priority = "VERY_HIGH"
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        seed = mixed_seed(runner.seed, runner.iter, get_rank())
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)

@@ -1,0 +1,3 @@
+_base_ = './faster-rcnn_r50_fpn_1x_voc0712_se.py'
+model = dict(backbone=dict(
+    depth=101, init_cfg=dict(type='Pretrained', checkpoint='weights/resnet101-63fe2227.pth')))
