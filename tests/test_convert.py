@@ -1,6 +1,6 @@
 """tools/convert_weights.py: classification checkpoints (mmpretrain's, c3_dense.models' /
-torchvision's naming; plain and C3) become detectron2 and mmseg backbones that compute the same
-stage features (eval mode; detectron2's FrozenBN from the BatchNorm statistics), plain, SE
+torchvision's naming; plain and C3) become detectron2, mmdet and mmseg backbones that compute
+the same stage features (eval mode; detectron2's FrozenBN from the BatchNorm statistics), plain, SE
 and C3."""
 import os
 import pickle
@@ -146,13 +146,62 @@ def test_v1c_to_mmseg_same_features_and_deeplab_takes_it(tmp_path, variant):
         torch.testing.assert_close(loaded[key], state[key])
 
 
+@pytest.mark.parametrize("variant", ["plain", "se", "c3"])
+def test_mmpretrain_resnet_to_mmdet_same_features_and_faster_rcnn_takes_it(tmp_path, variant):
+    """A 7×7-stem classifier converted --to mmdet: mmdet's backbone of that variant computes
+    the classifier's stage features, and the shipped Faster R-CNN config loads the file
+    through its own init_cfg, every C3/SE weight included."""
+    pytest.importorskip("mmpretrain", reason="needs mmpretrain (make test installs it)")
+    pytest.importorskip("mmdet", reason="needs mmdet (make test installs it)")
+    from mmengine.registry import DefaultScope
+
+    from c3_dense.mmdet.engine import build_model as build_det, load_config as load_det
+    from c3_dense.mmpretrain.engine import build_model, load_config
+    from mmdet.registry import MODELS as DET_MODELS
+
+    suffix = "" if variant == "plain" else f"_{variant}"
+    classifier = build_model(load_config(os.path.join(
+        ROOT, "configs", "mmpretrain", "imagenet", f"resnet50_8xb64-90e_in1k{suffix}.py"))).eval()
+    _randomize(classifier)
+    weights = _convert(tmp_path, classifier.state_dict(), "mmdet", "r50")
+    state = torch.load(weights, map_location="cpu", weights_only=True)["state_dict"]
+    kind = {"plain": "ResNet", "se": "SEResNet", "c3": "C3ResNet"}[variant]
+    extra = dict(c3_cfg=dict(zero_init=False)) if variant == "c3" else {}
+    with DefaultScope.overwrite_default_scope("mmdet"):
+        det = DET_MODELS.build(dict(type=kind, depth=50, out_indices=(0, 1, 2, 3),
+                                    norm_eval=True, **extra))
+    det.eval()  # (mmdet's ResNet.train returns None)
+    expected_keys = {k for k in det.state_dict() if not k.endswith("num_batches_tracked")}
+    assert set(state) == expected_keys
+    det.load_state_dict(state, strict=False)
+    classifier.backbone.out_indices = (0, 1, 2, 3)
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        for a, b in zip(classifier.backbone(x), det(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    config = os.path.join(ROOT, "configs", "mmdet", "faster_rcnn",
+                          f"faster-rcnn_r50_fpn_1x_coco{suffix}.py")
+    detector = build_det(load_det(config, {"model.backbone.init_cfg.checkpoint": str(weights)}),
+                         config)
+    detector.init_weights()
+    loaded = detector.backbone.state_dict()
+    block = {"plain": "layer1.0.conv1.weight", "se": "layer3.2.se_plugin.fc1.weight",
+             "c3": "layer2.c3.enc_fc1.weight"}[variant]
+    for key in (block, "conv1.weight", "layer4.2.conv3.weight"):
+        torch.testing.assert_close(loaded[key], state[key])
+
+
 def test_wrong_targets_and_files_are_one_line(tmp_path):
     from c3_dense.models import create
 
     src = tmp_path / "r18.pth"
     torch.save(create("resnet18").state_dict(), src)
+    deep = tmp_path / "v1c.pth"  # a deep (ResNetV1c) stem's keys
+    torch.save({"stem.0.conv.weight": torch.zeros(32, 3, 3, 3),
+                "layer1.0.conv1.weight": torch.zeros(64, 64, 1, 1)}, deep)
     for args, words in (
             ([str(src), str(tmp_path / "a.pth"), "--to", "mmseg"], "7×7 stem"),
+            ([str(deep), str(tmp_path / "a.pth"), "--to", "mmdet"], "deep (ResNetV1c) stem"),
             ([str(src), str(tmp_path / "a.pth"), "--to", "detectron2"], "as .pkl"),
             ([str(tmp_path / "none.pth"), str(tmp_path / "a.pkl"), "--to", "detectron2"],
              "not found")):

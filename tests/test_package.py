@@ -166,6 +166,9 @@ sys.meta_path.insert(0, _NotInstalled())
                       "mmpretrain/cifar100/resnet20_1xb128-160e_cifar100_c3.py"], "mmpretrain"),
     (["mmseg"], ["tools/eval.py", "seg", "mmseg/demo/deeplabv2_r18-d8_demo_c3.py", "w.pth"],
      "mmseg"),
+    (["mmdet"], ["tools/train_mmdet.py", "mmdet/demo/faster-rcnn_r18_fpn_demo_c3.py"], "mmdet"),
+    (["mmdet"], ["tools/eval.py", "mmdet", "mmdet/demo/faster-rcnn_r18_fpn_demo_c3.py", "w.pth"],
+     "mmdet"),
     (["pkg_resources"], ["tools/train_seg.py", "mmseg/deeplabv2/"
                          "deeplabv2_r50-d8_4xb4-20k_voc12aug-512x512_c3.py"], "setuptools"),
 ])

@@ -112,3 +112,22 @@ def test_classification_training_says_how_far_it_is_throughout(tmp_path):
     # an epoch of 100 images in batches of 25: the iterations, then the test set's batches
     assert every_step(counts(r"Iter\(train\) \[\s*(\d+)/(\d+)\]  eta: \d+:\d\d:\d\d", trained), 4)
     assert every_step(counts(r"Iter\(val\) \[\s*(\d+)/(\d+)\]  eta: \d+:\d\d:\d\d", trained), 4)
+
+
+def test_mmdet_training_and_evaluation_say_how_far_they_are_throughout(tmp_path):
+    pytest.importorskip("mmdet", reason="needs mmdet (make test installs it)")
+    from c3_dense.data import make_demo_dataset
+    make_demo_dataset(str(tmp_path / "data" / "c3_demo"), splits={"train": 4, "test": 6})
+    env = {"DETECTRON2_DATASETS": str(tmp_path / "data")}
+    config = "mmdet/demo/faster-rcnn_r18_fpn_demo_c3.py"
+    trained = run(["train_mmdet", config, "--work-dir", "det", "--cfg-options",
+                   "train_cfg.max_iters=4", "train_cfg.val_interval=2",
+                   "default_hooks.checkpoint.interval=4", "default_hooks.logger.interval=50",
+                   "train_dataloader.batch_size=1", "val_dataloader.batch_size=1"], tmp_path,
+                  **env)
+    assert every_step(counts(r"Iter\(train\) \[\s*(\d+)/(\d+)\]  eta: \d+:\d\d:\d\d", trained), 4)
+    validated = counts(r"Iter\(val\) \[\s*(\d+)/(\d+)\]  eta: \d+:\d\d:\d\d", trained)
+    assert validated == [(k, 6) for k in range(1, 6)] * 2, validated
+    tested = run(["eval", "mmdet", config, "det/iter_4.pth", "--work-dir", "det_eval",
+                  "--cfg-options", "test_dataloader.batch_size=1"], tmp_path, **env)
+    assert every_step(counts(r"Iter\(test\) \[\s*(\d+)/(\d+)\]  eta:", tested), 6)

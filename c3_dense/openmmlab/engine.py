@@ -123,7 +123,8 @@ def unknown_argument(model_cfg, registry) -> Optional[Tuple[str, str]]:
         if isinstance(cls, type):
             names = accepted(cls)
             for key in node:
-                if names is not None and key != "type" and key not in names:
+                # _scope_: mmengine's mark on what a base config of another package built
+                if names is not None and key not in ("type", "_scope_") and key not in names:
                     return f"{path}.{key}", cls.__name__
         for key, value in node.items():
             if not key.endswith("_cfg"):

@@ -1,0 +1,107 @@
+"""MMDetection end to end through our command lines on the generated demo data (its COCO
+JSON): train -> validate -> checkpoint -> tools/eval.py mmdet (mmdet's CocoMetric), whose kept
+predictions detectron2's COCO evaluator (eval.py det --predictions) scores the same; bad input
+gives one clear error."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("mmdet", reason="needs mmdet (make test installs it)")
+
+from c3_dense.data import make_demo_dataset  # noqa: E402
+
+pytestmark = pytest.mark.slow  # command lines end to end: make test-fast leaves these out
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "mmdet", "demo", "faster-rcnn_r18_fpn_demo_c3.py")
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    base = tmp_path_factory.mktemp("detdata")
+    make_demo_dataset(str(base / "c3_demo"), splits={"train": 6, "test": 4})
+    return str(base)
+
+
+def run(args, datasets, timeout=600):
+    env = dict(os.environ, PYTHONWARNINGS="ignore", DETECTRON2_DATASETS=datasets)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def train(work_dir, datasets, extra=(), opts=(), config=CONFIG):
+    options = ["train_cfg.max_iters=2", "train_cfg.val_interval=2",
+               "default_hooks.checkpoint.interval=2", "param_scheduler.0.end=2",
+               "train_dataloader.batch_size=2", *opts]
+    return run([os.path.join("tools", "train_mmdet.py"), config, "--work-dir", str(work_dir),
+                *extra, "--cfg-options", *options], datasets)
+
+
+@pytest.mark.adapter_path  # this adapter's one short path in make test-fast
+def test_train_validate_checkpoint_eval_and_rescored_by_detectron2(datasets, tmp_path):
+    work = tmp_path / "work"
+    first = train(work, datasets)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (work / "iter_2.pth").exists()
+    logs = "\n".join(p.read_text() for p in work.glob("*/*.log"))
+    assert "coco/bbox_mAP" in logs  # validation ran
+
+    ev = run([os.path.join("tools", "eval.py"), "mmdet", CONFIG, str(work / "iter_2.pth"),
+              "--work-dir", str(tmp_path / "ev"), "--cfg-options",
+              "model.test_cfg.rcnn.score_thr=0.0"], datasets)
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    result = json.loads((work / "iter_2_eval.json").read_text())
+    assert {f"coco/bbox_mAP{s}" for s in ("", "_50", "_75", "_s", "_m", "_l")} <= \
+        set(result["metrics"])
+    predictions = result["predictions"]
+    found = json.loads(open(predictions).read())
+    assert found and {d["category_id"] for d in found} <= {1, 2, 3, 4}  # the demo's ids
+    pytest.importorskip("detectron2", reason="needs detectron2 (make test installs it)")
+    rescored = tmp_path / "rescored.json"
+    d2 = run([os.path.join("tools", "eval.py"), "det", "--config-file",
+              "Demo/faster_rcnn_R_18_FPN_c3.yaml", "--predictions", predictions, "--out",
+              str(rescored)], datasets)
+    assert d2.returncode == 0, d2.stderr[-3000:]
+    summary = json.loads(rescored.read_text())["summary"]["c3demo_coco_test"]
+    for ours, theirs in (("", "AP"), ("_50", "AP50"), ("_75", "AP75")):
+        # CocoMetric gives fractions to 3 decimals, detectron2 percentages
+        assert abs(result["metrics"][f"coco/bbox_mAP{ours}"] * 100 - summary[theirs]) <= 0.051
+
+
+def _error(result):
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    return lines[0]
+
+
+def test_bad_input_is_one_clear_error(datasets, tmp_path):
+    line = _error(train(tmp_path / "w", str(tmp_path / "missing")))
+    assert "c3_demo" in line and "does not exist" in line and "make_demo_data" in line
+    line = _error(train(tmp_path / "w", datasets,
+                        opts=["model.roi_head.bbox_head.num_classes=20"]))
+    assert "num_classes is 20" in line and "4 classes" in line
+    line = _error(train(tmp_path / "w", datasets, opts=["model.backbone.c3_windos=[8,8,8]"]))
+    assert "c3_windos" in line and "C3ResNet" in line
+    line = _error(train(tmp_path / "w", datasets, opts=["model.backbone.c3_windows=[16,0,4]"]))
+    assert "c3_windows[1]" in line
+    if not __import__("torch").cuda.is_available():
+        assert "--amp" in _error(train(tmp_path / "w", datasets, extra=["--amp"]))
+    real = os.path.join(ROOT, "configs", "mmdet", "faster_rcnn",
+                        "faster-rcnn_r50_fpn_1x_coco_c3.py")
+    coco = tmp_path / "data" / "coco"
+    for sub in ("annotations", "train2017", "val2017"):
+        (coco / sub).mkdir(parents=True)
+    line = _error(run([os.path.join("tools", "train_mmdet.py"), real, "--work-dir",
+                       str(tmp_path / "w"), "--cfg-options",
+                       f"train_dataloader.dataset.data_root={coco}/"], datasets))
+    assert "instances_train2017.json does not exist" in line
+    # An evaluation of another model's checkpoint.
+    first = train(tmp_path / "plain", datasets, config=CONFIG.replace("_c3.py", ".py"),
+                  opts=["train_cfg.val_interval=100"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    line = _error(run([os.path.join("tools", "eval.py"), "mmdet", CONFIG,
+                       str(tmp_path / "plain" / "iter_2.pth")], datasets))
+    assert "from another model" in line
