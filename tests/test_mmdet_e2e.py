@@ -105,3 +105,17 @@ def test_bad_input_is_one_clear_error(datasets, tmp_path):
     line = _error(run([os.path.join("tools", "eval.py"), "mmdet", CONFIG,
                        str(tmp_path / "plain" / "iter_2.pth")], datasets))
     assert "from another model" in line
+
+
+def test_torchrun_launcher_on_two_cpu_processes(datasets, tmp_path):
+    """The usual multi-GPU launch (torchrun + --launcher pytorch), on two CPU processes: DDP
+    over gloo, every C3 parameter used (no find_unused_parameters)."""
+    result = run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                  os.path.join("tools", "train_mmdet.py"), CONFIG, "--launcher", "pytorch",
+                  "--work-dir", str(tmp_path), "--cfg-options", "train_cfg.max_iters=2",
+                  "train_cfg.val_interval=2", "default_hooks.checkpoint.interval=2",
+                  "param_scheduler.0.end=2", "train_dataloader.batch_size=2"], datasets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = "\n".join(p.read_text() for p in tmp_path.glob("*/*.log"))
+    assert "Distributed training: True" in log and "coco/bbox_mAP" in log
+    assert (tmp_path / "iter_2.pth").exists()
