@@ -267,8 +267,8 @@ def test_the_readme_s_install_for_wheel_users_gives_a_working_stack(tmp_path):
         assert f"[setup] {part:<12} installed" in setup.stdout, setup.stdout
     where = run_in(env_dir, work, python, "-c",
                    "import c3_dense.openmmlab; c3_dense.openmmlab.prepare(); import json, detectron2, "
-                   "mmseg, mmpretrain, mmengine, setuptools; print(json.dumps([m.__file__ for m "
-                   "in (detectron2, mmseg, mmpretrain, mmengine, c3_dense.openmmlab)] + "
+                   "mmseg, mmpretrain, mmdet, mmengine, setuptools; print(json.dumps([m.__file__ "
+                   "for m in (detectron2, mmseg, mmpretrain, mmdet, mmengine, c3_dense.openmmlab)] + "
                    "[setuptools.__version__]))")
     assert where.returncode == 0, where.stderr[-3000:]
     *files, setuptools_version = json.loads(where.stdout.strip().splitlines()[-1])
@@ -343,8 +343,9 @@ def test_the_wheel_s_setup_command_finds_the_stack(installed, tmp_path):
                     "setuptools"], check=True, capture_output=True)
     result = run_in(env_dir, tmp_path, str(env_dir / "bin" / "c3-setup"))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert result.stdout.count(" ok\n") == 4 and "$ " not in result.stdout
-    assert f"ready: setuptools, detectron2, mmseg, mmpretrain in {env_dir / 'bin' / 'python'}" \
+    from c3_dense.stack import PARTS
+    assert result.stdout.count(" ok\n") == len(PARTS) == 5 and "$ " not in result.stdout
+    assert f"ready: setuptools, detectron2, mmseg, mmpretrain, mmdet in {env_dir / 'bin' / 'python'}" \
         in result.stdout
 
 

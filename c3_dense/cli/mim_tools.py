@@ -1,10 +1,10 @@
 """What OpenMMLab's ``mim`` runs for c3_dense: ``mim train c3_dense CONFIG [ARGS]`` and ``mim
 test c3_dense CONFIG --checkpoint FILE [ARGS]`` call the installed package's
 ``.mim/tools/train.py`` / ``test.py``, which call :func:`train` / :func:`test` here: the
-config's own command line (detectron2 ``.yaml`` -> train_det / eval det; an mmseg or mmpretrain
-config -> train_mmdet / train_seg / train_cls / eval mmdet / seg / cls), picked by where the
-config lies among
-the shipped ones or, for a config of your own, by its ``default_scope``.
+config's own command line (detectron2 ``.yaml`` -> train_det / eval det; an mmdet, mmseg or
+mmpretrain config -> train_mmdet / train_seg / train_cls / eval mmdet / seg / cls), picked by
+where the config lies among the shipped ones or, for a config of your own, by its
+``default_scope``.
 
 mim passes ``--launcher none`` (or ``pytorch`` / ``slurm`` for several GPUs); the OpenMMLab
 commands take it as they are (this help names no GPU-count option: mim would add one, which

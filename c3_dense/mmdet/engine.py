@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import List, Optional
+from typing import Optional
 
 from c3_dense.errors import UserInputError
 from c3_dense.openmmlab import engine as runner_engine
@@ -50,23 +50,6 @@ def _num_classes(cfg) -> Optional[int]:
     return head.get("num_classes")
 
 
-def _dataset_classes(ds: dict) -> Optional[List[str]]:
-    from mmdet.registry import DATASETS
-
-    metainfo = ds.get("metainfo") or {}
-    if metainfo.get("classes"):
-        return list(metainfo["classes"])
-    try:
-        cls = DATASETS.get(ds["type"])
-    except KeyError:
-        cls = None
-    if cls is None:
-        raise UserInputError(f"data set type {ds['type']!r} is not registered in mmdet; check "
-                             "its spelling or add its module to custom_imports")
-    classes = getattr(cls, "METAINFO", {}).get("classes")
-    return list(classes) if classes else None
-
-
 def _missing_path_hint(path: str, key: str) -> str:
     if "c3_demo" in path:
         return DEMO_HINT
@@ -86,7 +69,8 @@ def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader"
     for loader, ds, key in leaf_datasets(cfg):
         if loader not in loaders:
             continue
-        classes = _dataset_classes(ds)
+        from mmdet.registry import DATASETS
+        classes = runner_engine.dataset_classes(ds, DATASETS, "mmdet")
         if classes and num_classes is not None and num_classes != len(classes):
             raise UserInputError(
                 f"model.roi_head.bbox_head.num_classes is {num_classes} but the {loader} data "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Iterator, List, Optional, Tuple
+from typing import Optional
 
 from c3_dense.errors import UserInputError
 from c3_dense.openmmlab import engine as runner_engine
@@ -40,23 +40,6 @@ def build_model(cfg, source: str = "the config"):
     return runner_engine.build_in_scope(cfg, source, MODELS, "mmseg")
 
 
-def _dataset_classes(ds: dict) -> Optional[List[str]]:
-    from mmseg.registry import DATASETS
-
-    metainfo = ds.get("metainfo") or {}
-    if metainfo.get("classes"):
-        return list(metainfo["classes"])
-    try:
-        cls = DATASETS.get(ds["type"])
-    except KeyError:
-        cls = None
-    if cls is None:
-        raise UserInputError(f"data set type {ds['type']!r} is not registered in mmseg; check "
-                             "its spelling or add its module to custom_imports")
-    classes = getattr(cls, "METAINFO", {}).get("classes")
-    return list(classes) if classes else None
-
-
 def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader")) -> None:
     """Refuse, with one clear message each: near-miss top-level keys, num_classes that disagree
     with the data, missing data folders and missing pretrained weights. (Misspelled model
@@ -67,7 +50,8 @@ def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader"
     for loader, ds, key in leaf_datasets(cfg):
         if loader not in loaders:
             continue
-        classes = _dataset_classes(ds)
+        from mmseg.registry import DATASETS
+        classes = runner_engine.dataset_classes(ds, DATASETS, "mmseg")
         for head in heads:
             n = head.get("num_classes")
             if classes and n is not None and n != len(classes) and not (

@@ -168,6 +168,23 @@ def leaf_datasets(cfg) -> Iterator[Tuple[str, dict, str]]:
                 yield loader, ds, key
 
 
+def dataset_classes(ds: dict, registry, framework: str) -> Optional[List[str]]:
+    """The class names of data set config ``ds``: its ``metainfo.classes``, else its class's
+    (from ``registry``, ``framework``'s DATASETS); None when neither names them."""
+    metainfo = ds.get("metainfo") or {}
+    if metainfo.get("classes"):
+        return list(metainfo["classes"])
+    try:
+        cls = registry.get(ds["type"])
+    except KeyError:
+        cls = None
+    if cls is None:
+        raise UserInputError(f"data set type {ds['type']!r} is not registered in {framework}; "
+                             "check its spelling or add its module to custom_imports")
+    classes = getattr(cls, "METAINFO", {}).get("classes")
+    return list(classes) if classes else None
+
+
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
