@@ -40,7 +40,8 @@ def test_the_model_index_loads_with_openmmlab_s_reader_and_says_only_what_is_kno
             assert value == info["paper"]["value"] and "the paper's" in meta["Results from"]
     coco = [m for m in index.models if m.name == "detectron2/coco-1x/faster_rcnn_r_101_fpn_c3"]
     assert coco[0].results[0].metrics == {"box AP": 34.8}
-    voc = [m for m in index.models if m.name == "mmdet/faster_rcnn/faster-rcnn_r101_fpn_1x_voc07_c3"]
+    voc = [m for m in index.models
+           if m.name == "mmdet/faster_rcnn/faster-rcnn_r101_fpn_1x_voc07_c3"]
     assert voc[0].results[0].metrics == {"mAP": 75.6}
     with pytest.raises(UserInputError, match="unknown framework"):
         model_zoo.metafile("mmdet3d")

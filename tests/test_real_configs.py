@@ -214,6 +214,16 @@ def test_real_mmdet_configs_train_and_evaluate(mmdet_workdir, tmp_path, config, 
         assert torch.equal(state[f"backbone.{key}"], imagenet[key]), key
     trained, loaded = state["backbone.layer3.1.conv2.weight"], imagenet["layer3.1.conv2.weight"]
     assert 0 < (trained - loaded).norm() < 0.25 * loaded.norm()  # trained from it
+    if metric.startswith("pascal_voc"):  # eval.py mmdet with the config's VOCMetric
+        options = [o for o in real_layouts.mmdet_small_options(os.path.join(MMDET, config))
+                   if o.startswith("test_dataloader")]
+        result = run([os.path.join(ROOT, "tools", "eval.py"), "mmdet", os.path.join(MMDET, config),
+                      str(work_dir / "epoch_1.pth"), "--work-dir", str(tmp_path / "eval"),
+                      "--cfg-options", *options], mmdet_workdir)
+        assert result.returncode == 0, result.stderr[-3000:]
+        evaluated = json.loads((work_dir / "epoch_1_eval.json").read_text())
+        assert metric in evaluated["metrics"] and evaluated["predictions"] is None
+        assert "mAP" in result.stdout
 
 
 def test_real_mmdet_coco_config_evaluates_as_pycocotools_scores_its_predictions(mmdet_workdir,

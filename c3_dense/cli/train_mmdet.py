@@ -2,7 +2,7 @@
 
     python tools/train_mmdet.py configs/mmdet/faster_rcnn/faster-rcnn_r101_fpn_1x_voc07_c3.py
     python tools/train_mmdet.py CONFIG --work-dir DIR --resume --amp --cfg-options k=v ...
-    python tools/train_mmdet.py CONFIG --work-dir DIR --overwrite    # train again into a used work_dir
+    python tools/train_mmdet.py CONFIG --work-dir DIR --overwrite  # train again into a used one
     torchrun --nproc_per_node 4 tools/train_mmdet.py CONFIG --launcher pytorch
 """
 from __future__ import annotations
