@@ -1,6 +1,7 @@
 """MMDetection end to end through our command lines on the generated demo data (its COCO
 JSON): train -> validate -> checkpoint -> tools/eval.py mmdet (mmdet's CocoMetric), whose kept
-predictions detectron2's COCO evaluator (eval.py det --predictions) scores the same; bad input
+predictions detectron2's COCO evaluator (eval.py det --predictions) scores the same ->
+tools/infer.py mmdet on images (mmdet's own API predicts the same) and a video; bad input
 gives one clear error."""
 import json
 import os
@@ -125,3 +126,49 @@ def test_torchrun_launcher_on_two_cpu_processes(datasets, tmp_path):
     log = "\n".join(p.read_text() for p in tmp_path.glob("*/*.log"))
     assert "Distributed training: True" in log and "coco/bbox_mAP" in log
     assert (tmp_path / "iter_2.pth").exists()
+
+
+def test_infer_images_and_a_video_as_mmdet_s_own_api_predicts(datasets, trained, tmp_path):
+    """tools/infer.py mmdet: drawn images and the JSON of every detection above the threshold,
+    the same detections as mmdet's own init_detector + inference_detector give; a video's
+    frames drawn into a .webm."""
+    import cv2
+    import numpy as np
+
+    import glob
+    images = sorted(glob.glob(os.path.join(datasets, "c3_demo", "VOC", "JPEGImages",
+                                           "test_*.jpg")))[:2]
+    out = tmp_path / "drawn"
+    result = run([os.path.join("tools", "infer.py"), "mmdet", CONFIG,
+                  str(trained / "iter_2.pth"), *images, "--out", str(out), "--score-thresh",
+                  "0.05"], datasets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = json.loads((out / "predictions.json").read_text())["images"]
+    assert [r["image"] for r in records] == images
+    import c3_dense.mmdet  # noqa: F401  (the mmcv.ops stand-in, before mmdet's API)
+    from mmdet.apis import inference_detector, init_detector
+    model = init_detector(CONFIG, str(trained / "iter_2.pth"), device="cpu",
+                          cfg_options={"model.test_cfg.rcnn.score_thr": 0.05})
+    for record in records:
+        found = inference_detector(model, record["image"]).pred_instances
+        found = found[found.scores >= 0.05]
+        assert len(record["detections"]) == len(found) > 0
+        for ours, theirs, score in zip(record["detections"], found.bboxes.tolist(),
+                                       found.scores.tolist()):
+            assert np.allclose(ours["box_xyxy"], theirs, atol=0.01)
+            assert abs(ours["score"] - score) < 1e-4
+        drawn = cv2.imread(str(out / record["drawn"]))[:, :, ::-1].astype(int)
+        original = cv2.imread(record["image"])[:, :, ::-1].astype(int)
+        assert drawn.shape == original.shape and np.abs(drawn - original).max() > 100  # boxes
+
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (128, 128))
+    for path in images * 2:
+        writer.write(cv2.imread(path))
+    writer.release()
+    result = run([os.path.join("tools", "infer.py"), "mmdet", CONFIG,
+                  str(trained / "iter_2.pth"), "--video", str(video), "--out",
+                  str(tmp_path / "video")], datasets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    clip, = json.loads((tmp_path / "video" / "predictions.json").read_text())["videos"]
+    assert len(clip["frames"]) == 4 and (tmp_path / "video" / "clip.webm").stat().st_size > 0

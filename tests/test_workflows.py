@@ -3,7 +3,7 @@
 * the paper's protocol: train_cls.py (C3 ResNet / ResNetV1c on an ImageNet-layout folder
   tree) -> eval.py cls -> convert_weights.py -> train_det.py / train_mmdet.py / train_seg.py
   fine-tuning with the shipped ``_in1k-c3`` configs (every C3 tensor loaded) -> eval.py det /
-  mmdet / seg -> infer.py (mmdet: its DetInferencer) on photographs -> export of the trained
+  mmdet / seg -> infer.py on photographs -> export of the trained
   model (jit.trace and ONNX) run at other sizes;
 * train_cls.py and train_det.py stopped by Ctrl-C (SIGINT to the process group) and
   train_seg.py and train_mmdet.py killed with SIGKILL mid-run -> the resume command the
@@ -196,20 +196,11 @@ def check_exports(module, export_shape, shapes, path, adapter_class=None):
             assert np.abs(by_onnx - want.numpy()).max() < 1e-4 * scale, shape
 
 
-MMDET_INFER = """
-import json, sys, c3_dense.mmdet
-from mmdet.apis import DetInferencer
-infer = DetInferencer(sys.argv[1], sys.argv[2], device="cpu")
-out = infer(sys.argv[3], out_dir=sys.argv[4], no_save_pred=False)
-print(json.dumps([len(p["bboxes"]) for p in out["predictions"]]))
-"""
-
-
 def test_pretrain_convert_finetune_evaluate_infer_export_mmdet(user, c3_resnet50, tmp_path):
     """The same chain in MMDetection: the classifier converted --to mmdet, fine-tuned by the
     shipped COCO ``_c3_in1k-c3`` config (data/coco, mmdet's layout: a link to the COCO tree),
-    evaluated with mmdet's CocoMetric, run on photographs by mmdet's DetInferencer, its
-    backbone exported."""
+    evaluated with mmdet's CocoMetric, run on photographs by infer.py mmdet, its backbone
+    exported."""
     pytest.importorskip("mmdet", reason="needs mmdet (make test installs it)")
     checkpoint, classifier = c3_resnet50
     config = os.path.join(CONFIGS, "mmdet", "faster_rcnn",
@@ -242,10 +233,11 @@ def test_pretrain_convert_finetune_evaluate_infer_export_mmdet(user, c3_resnet50
     assert "coco/bbox_mAP_50" in json.loads(evaluated.read_text())["metrics"]
 
     drawn = tmp_path / "det_photos"
-    shown = run(["-c", MMDET_INFER, config, str(work_dir / "epoch_1.pth"),
-                 str(user / "photos"), str(drawn)], user)
-    assert len(json.loads(shown.stdout.strip().splitlines()[-1])) == 3
-    assert len(list((drawn / "vis").glob("*.jpg"))) == 3
+    run([os.path.join(TOOLS, "infer.py"), "mmdet", config, str(work_dir / "epoch_1.pth"),
+         str(user / "photos"), "--out", str(drawn), "--cfg-options",
+         *[o for o in small if o.startswith("test_")]], user)
+    predictions = json.loads((drawn / "predictions.json").read_text())
+    assert len(predictions["images"]) == 3 and (drawn / "astronaut.png").exists()
 
     # Export the fine-tuned backbone (where C3 runs): traced and ONNX at one size, equal to
     # eager at three others (no map side a multiple of its window).

@@ -1,12 +1,13 @@
 """Run a trained detector or segmentor on your own images or videos: drawn predictions and raw JSON.
 
     python tools/infer.py det CONFIG.yaml WEIGHTS.pth IMAGE_OR_FOLDER... --out DIR [--score-thresh 0.5] [--device cuda] [--opts KEY VALUE ...]
+    python tools/infer.py mmdet CONFIG.py CHECKPOINT.pth IMAGE_OR_FOLDER... --out DIR [--score-thresh 0.5] [--cfg-options k=v ...]
     python tools/infer.py seg CONFIG.py CHECKPOINT.pth IMAGE_OR_FOLDER... --out DIR [--opacity 0.6] [--device cuda] [--cfg-options k=v ...]
     python tools/infer.py det CONFIG.yaml WEIGHTS.pth --video clip.mp4 --out DIR     # (seg likewise)
 
 Writes, per input image, DIR/<name>.png (the image with the predictions drawn by the
-framework's visualizer: detectron2's Visualizer, mmseg's SegLocalVisualizer) and one
-DIR/predictions.json: det — every detection scoring at least --score-thresh (the same ones
+framework's visualizer: detectron2's Visualizer, mmdet's DetLocalVisualizer, mmseg's
+SegLocalVisualizer) and one DIR/predictions.json: det and mmdet — every detection scoring at least --score-thresh (the same ones
 as drawn): box (XYXY pixels), score and class; seg — the class shares, with the label map as
 DIR/<name>_labels.png (class index per pixel). A video gives DIR/<name>.webm (VP9, which
 browsers play as they are) with every frame
@@ -48,6 +49,10 @@ def load_model(args):
         from c3_dense.detectron2.inference import load_detector
         return load_detector(args.config, args.weights, args.opts, args.score_thresh,
                              args.device)
+    if args.task == "mmdet":
+        from c3_dense.mmdet.inference import load_detector as load_mmdet
+        return load_mmdet(args.config, args.weights, args.cfg_options, args.score_thresh,
+                          args.device)
     from c3_dense.mmseg.inference import load_segmentor
     return load_segmentor(args.config, args.weights, args.cfg_options, args.device, args.opacity)
 
@@ -176,9 +181,14 @@ def main(argv=None) -> int:
     det.add_argument("config", help="detectron2 YAML config the weights were trained with")
     det.add_argument("weights", help="checkpoint (.pth from tools/train_det.py, or .pkl)")
     det.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER")
-    det.add_argument("--score-thresh", type=_unit_interval, default=0.5,
-                     help="keep detections scoring at least this, in the drawings and the "
-                          "JSON alike (default 0.5)")
+    mmdet = sub.add_parser("mmdet", help="detection (MMDetection config)")
+    mmdet.add_argument("config", help="mmdet config the checkpoint was trained with")
+    mmdet.add_argument("weights", help="checkpoint (.pth from tools/train_mmdet.py)")
+    mmdet.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER")
+    for parser in (det, mmdet):
+        parser.add_argument("--score-thresh", type=_unit_interval, default=0.5,
+                            help="keep detections scoring at least this, in the drawings and "
+                                 "the JSON alike (default 0.5)")
     det.add_argument("--opts", nargs=argparse.REMAINDER, default=[], metavar="KEY VALUE",
                      help="config overrides, last on the line")
     seg = sub.add_parser("seg", help="semantic segmentation (mmseg config)")
@@ -187,7 +197,7 @@ def main(argv=None) -> int:
     seg.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER")
     seg.add_argument("--opacity", type=_unit_interval, default=0.6,
                      help="opacity of the class colours over the image (default 0.6)")
-    for parser in (det, seg):
+    for parser in (det, mmdet, seg):
         parser.add_argument("--video", help="a video file: every frame drawn into "
                                             "DIR/<name>.webm")
         parser.add_argument("--out", required=True, help="output folder")
@@ -196,8 +206,9 @@ def main(argv=None) -> int:
         from mmengine.config import DictAction
     except ImportError:  # detection-only installs
         DictAction = None
-    seg.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
-                     **({} if DictAction else {"default": None}))
+    for parser in (mmdet, seg):
+        parser.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
+                            **({} if DictAction else {"default": None}))
 
     def body():
         args = ap.parse_args(argv)
