@@ -9,16 +9,13 @@ weights with ``weights_only`` and refuses a checkpoint of another model. Importi
 mmcv-lite."""
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 
 from c3_dense.errors import UserInputError, check_device
-from c3_dense.openmmlab.engine import (check_checkpoint_fits, checkpoint_state_dict,
-                                       dataset_classes)
-from c3_dense.weights import load_torch_file
+from c3_dense.openmmlab.engine import dataset_classes, load_checked_weights
 
 from .engine import build_model, load_config
 
@@ -35,11 +32,7 @@ def init_detector(config: str, checkpoint: str, cfg_options: Optional[dict] = No
         raise UserInputError(f"config {config} has no test_dataloader.dataset.pipeline; add "
                              "the one of its data set (mmdet's inference reads it)")
     model = build_model(cfg, config)
-    if not os.path.isfile(checkpoint):
-        raise UserInputError(f"checkpoint {checkpoint} not found")
-    ckpt = load_torch_file(checkpoint)  # read once: checked, then loaded
-    check_checkpoint_fits(model, checkpoint, ckpt=ckpt)
-    model.load_state_dict(checkpoint_state_dict(checkpoint, ckpt), strict=True)
+    load_checked_weights(model, checkpoint)
     model.cfg = cfg
     classes = dataset_classes(cfg.test_dataloader.dataset, DATASETS, "mmdet") or []
     num_classes = model.roi_head.bbox_head.num_classes if hasattr(model, "roi_head") else None

@@ -12,9 +12,7 @@ from typing import Optional
 from c3_dense.errors import UserInputError
 from c3_dense.openmmlab import engine as runner_engine
 from c3_dense.records import metrics_path
-from c3_dense.openmmlab.engine import (  # noqa: F401  (the checkpoint checks: for inference.py)
-    check_checkpoint_fits, check_schedule, check_top_level, checkpoint_state_dict,
-    leaf_datasets)
+from c3_dense.openmmlab.engine import check_schedule, check_top_level, leaf_datasets
 
 # Top-level keys of mmseg configs beyond the Runner's.
 SEG_KEYS = {"crop_size", "img_ratios"}

@@ -17,10 +17,9 @@ import numpy as np
 import torch
 
 from c3_dense.errors import UserInputError, check_device
-from c3_dense.weights import load_torch_file
+from c3_dense.openmmlab.engine import load_checked_weights
 
-from .engine import (build_model, check_checkpoint_fits, check_config, checkpoint_state_dict,
-                     load_config)
+from .engine import build_model, check_config, load_config
 
 
 def _dataset_meta(cfg, num_classes: int) -> Dict:
@@ -56,11 +55,7 @@ def init_segmentor(config: str, checkpoint: str, cfg_options: Optional[dict] = N
         raise UserInputError(f"config {config} has no test_pipeline; add the one of its data "
                              "set (mmseg's inference reads it)")
     model = build_model(cfg, config)
-    if not os.path.isfile(checkpoint):
-        raise UserInputError(f"checkpoint {checkpoint} not found")
-    ckpt = load_torch_file(checkpoint)  # read once: checked, then loaded
-    check_checkpoint_fits(model, checkpoint, ckpt=ckpt)
-    model.load_state_dict(checkpoint_state_dict(checkpoint, ckpt), strict=True)
+    load_checked_weights(model, checkpoint)
     model.cfg = cfg
     model.dataset_meta = _dataset_meta(cfg, model.decode_head.num_classes)
     return model.to(device).eval()

@@ -266,6 +266,16 @@ def check_checkpoint_fits(model, path: str, allow_new_blocks: bool = False, ckpt
         raise UserInputError(f"checkpoint {path} is from another model: {problem}")
 
 
+def load_checked_weights(model, path: str) -> None:
+    """Load checkpoint ``path`` into ``model`` whole, after checking that it is this model's
+    (read once, with the allow-listed loader): no half-loaded network."""
+    if not os.path.isfile(path):
+        raise UserInputError(f"checkpoint {path} not found")
+    ckpt = load_torch_file(path)
+    check_checkpoint_fits(model, path, ckpt=ckpt)
+    model.load_state_dict(checkpoint_state_dict(path, ckpt), strict=True)
+
+
 def pretrained_checkpoint(cfg) -> Optional[str]:
     """The local backbone weights the config loads at init: ``model.pretrained`` (mmseg) or
     the backbone's ``init_cfg`` of type Pretrained; None when there are none."""
