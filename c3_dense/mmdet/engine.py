@@ -63,13 +63,14 @@ def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader"
     of classes that disagrees with the data, missing data folders and annotation files, data
     sets that list no images or hold images that do not decode, missing ImageNet weights.
     (Misspelled model arguments: :func:`build_model`.)"""
+    from mmdet.registry import DATASETS
+
     check_top_level(cfg, source)
     check_schedule(cfg, loaders)
     num_classes = _num_classes(cfg)
     for loader, ds, key in leaf_datasets(cfg):
         if loader not in loaders:
             continue
-        from mmdet.registry import DATASETS
         classes = runner_engine.dataset_classes(ds, DATASETS, "mmdet")
         if classes and num_classes is not None and num_classes != len(classes):
             raise UserInputError(

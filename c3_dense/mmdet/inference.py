@@ -113,8 +113,10 @@ class Detector:
 def load_detector(config: str, checkpoint: str, cfg_options: Optional[dict] = None,
                   score_threshold: float = 0.5, device: str = "cpu") -> Detector:
     """A :class:`Detector` for ``config`` with the weights of ``checkpoint`` (checked) on
-    ``device``; the config's own test threshold is lowered to ``score_threshold`` when that is
-    lower, so that the drawings and the JSON hold the same detections."""
+    ``device``. The model's own test threshold (``model.test_cfg.rcnn.score_thr``, unless
+    ``cfg_options`` sets it) becomes the lower of mmdet's usual 0.05 and ``score_threshold``,
+    so that thresholds under 0.05 work; the drawings and the JSON hold the same detections
+    (those at or above ``score_threshold``)."""
     options = dict(cfg_options or {})
     options.setdefault("model.test_cfg.rcnn.score_thr", min(0.05, score_threshold))
     return Detector(init_detector(config, checkpoint, options, check_device(device)),

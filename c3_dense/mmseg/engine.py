@@ -42,13 +42,14 @@ def check_config(cfg, source: str, loaders=("train_dataloader", "val_dataloader"
     """Refuse, with one clear message each: near-miss top-level keys, num_classes that disagree
     with the data, missing data folders and missing pretrained weights. (Misspelled model
     arguments: :func:`build_model`.)"""
+    from mmseg.registry import DATASETS
+
     check_top_level(cfg, source, SEG_KEYS)
     heads = cfg.model.get("decode_head")
     heads = heads if isinstance(heads, list) else [heads] if heads else []
     for loader, ds, key in leaf_datasets(cfg):
         if loader not in loaders:
             continue
-        from mmseg.registry import DATASETS
         classes = runner_engine.dataset_classes(ds, DATASETS, "mmseg")
         for head in heads:
             n = head.get("num_classes")
